@@ -1,0 +1,1 @@
+//! Loading a compiled seccomp BPF program into the calling thread.
