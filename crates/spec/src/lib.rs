@@ -1,1 +1,6 @@
 #![forbid(unsafe_code)]
+//! moat-spec: OCI config loading and validation into moat's own view, plus the
+//! `moat spec` template and the `moat features` document.
+
+pub mod features;
+pub mod template;

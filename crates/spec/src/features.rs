@@ -1,0 +1,1 @@
+//! `moat features`: the runc-schema JSON document of what moat supports.
