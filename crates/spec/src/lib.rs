@@ -3,4 +3,6 @@
 //! `moat spec` template and the `moat features` document.
 
 pub mod features;
+pub mod load;
 pub mod template;
+pub use load::{load, Config, Error};
