@@ -1,0 +1,390 @@
+//! The container init: the child of the single clone. It finishes the
+//! namespaces, builds the rootfs, reports `Ready`, waits on the exec fifo,
+//! then drops privileges in the order documented in docs/process-model.md
+//! and calls `execve`. It never returns: failures go to the parent as
+//! `Msg::Error { step, path, errno }`.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::{Mode, OFlags};
+
+use crate::caps;
+use crate::fail::{At, Fail, R};
+use crate::rootfs;
+use crate::sync::{Channel, Msg};
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// O_PATH fd of the container's state dir (holds exec.fifo).
+    pub state_dir: &'a OwnedFd,
+    /// Namespaces to join (user first), excluding pid which the parent joins.
+    pub joins: &'a [(LinuxNamespaceType, OwnedFd)],
+    /// Namespaces the init unshares itself (only when it also joins some).
+    pub unshare: CloneFlags,
+    pub new_user: bool,
+    pub new_mnt: bool,
+    pub new_cgroupns: bool,
+    pub new_time: bool,
+    pub seccomp: Option<&'a moat_seccomp::Program>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    /// Stop at the hooks point (any prestart/createRuntime/createContainer/
+    /// startContainer hook exists).
+    pub hooks_sync: bool,
+}
+
+/// Child entry point.
+pub fn run(a: &InitArgs, chan: Channel) -> ! {
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    match steps(a, &chan) {
+        Ok(never) => match never {},
+        Err(f) => {
+            let _ = chan.send(&Msg::Error {
+                step: f.step.to_string(),
+                path: f.path,
+                errno: f.errno,
+            });
+            moat_sys::exit_now(1)
+        }
+    }
+}
+
+enum Never {}
+
+fn recv(chan: &Channel) -> R<Msg> {
+    match chan.recv() {
+        Ok(Some((m, _))) => Ok(m),
+        // The parent is gone: nobody is left to report to.
+        Ok(None) => moat_sys::exit_now(1),
+        Err(e) => Err(e).at("read sync channel", "parent"),
+    }
+}
+
+fn send(chan: &Channel, m: &Msg) -> R<()> {
+    chan.send(m).at("write sync channel", "parent")
+}
+
+fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
+    // Not dumpable until execve: nothing in the container may open our
+    // /proc/<pid>/exe (the moat binary) or ptrace us (CVE-2019-5736).
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .at("prctl PR_SET_DUMPABLE", "self")?;
+    let spec = a.spec;
+    let linux = spec.linux().as_ref();
+
+    for (typ, fd) in a.joins {
+        nix::sched::setns(fd.as_fd(), CloneFlags::empty()).at("setns", typ.to_string())?;
+    }
+    if !a.unshare.is_empty() {
+        if a.unshare.contains(CloneFlags::CLONE_NEWUSER) {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).at("unshare", "user")?;
+        }
+        nix::sched::unshare(a.unshare - CloneFlags::CLONE_NEWUSER).at("unshare", "namespaces")?;
+    }
+    if a.new_user {
+        send(chan, &Msg::NeedMaps)?;
+    }
+    match recv(chan)? {
+        Msg::Go => {}
+        m => return Err(Fail::new("unexpected sync message", format!("{m:?}"), libc::EPROTO)),
+    }
+    if a.new_user {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).at("setresgid", "0")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).at("setresuid", "0")?;
+    }
+    if a.new_cgroupns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).at("unshare", "cgroup")?;
+    }
+    if a.new_time {
+        enter_time_ns(spec)?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::sethostname(h.as_bytes()).at("sethostname", h)?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::setdomainname(d.as_bytes()).at("setdomainname", d)?;
+    }
+    if a.new_mnt {
+        rootfs::Prepare {
+            spec,
+            rootfs: a.rootfs,
+            bundle: a.bundle,
+            userns: a.new_user,
+            new_cgroupns: a.new_cgroupns,
+        }
+        .run()?;
+    }
+    let mut hook_state = String::new();
+    if a.hooks_sync {
+        send(chan, &Msg::HooksPoint)?;
+        match recv(chan)? {
+            Msg::HooksDone(s) => hook_state = s,
+            m => return Err(Fail::new("unexpected sync message", format!("{m:?}"), libc::EPROTO)),
+        }
+        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_deref()) {
+            crate::hooks::run("createContainer", h, &hook_state)
+                .map_err(|e| Fail::new("createContainer hook", e, libc::ECANCELED))?;
+        }
+    }
+    if a.new_mnt {
+        rootfs::pivot(a.rootfs, a.no_pivot)?;
+        rootfs::finish(spec)?;
+    } else {
+        rustix::process::chdir(a.rootfs).at("chdir", a.rootfs.display())?;
+    }
+    for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        write_sysctl(k, v)?;
+    }
+    let process = spec.process().as_ref().expect("validated: process exists");
+    if process.terminal() == Some(true) {
+        setup_pty(chan, process.user().uid(), process.user().gid())?;
+    }
+    for r in process.rlimits().as_deref().unwrap_or_default() {
+        let name = serde_json::to_value(r.typ()).ok();
+        let name = name.as_ref().and_then(|v| v.as_str()).unwrap_or("");
+        let res = rlimit_resource(name)
+            .ok_or_else(|| Fail::new("unknown rlimit", name, libc::EINVAL))?;
+        nix::sys::resource::setrlimit(res, r.soft(), r.hard()).at("setrlimit", name)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .at("write", "/proc/self/oom_score_adj")?;
+    }
+    let args = process.args().as_deref().unwrap_or_default();
+    let env: Vec<&str> = process.env().iter().flatten().map(|s| s.as_str()).collect();
+    let exe = find_executable(&args[0], &env)?;
+    let c = |s: &str| CString::new(s).map_err(|_| Fail::new("argument contains NUL", s, libc::EINVAL));
+    let argv = args.iter().map(|s| c(s)).collect::<R<Vec<_>>>()?;
+    let envp = env.iter().map(|s| c(s)).collect::<R<Vec<_>>>()?;
+    let exe_c = CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| Fail::new("exe", exe.display(), libc::EINVAL))?;
+
+    send(chan, &Msg::Ready)?;
+
+    // Block until `moat start` opens the fifo for reading.
+    let fifo = rustix::fs::openat(
+        a.state_dir,
+        crate::state::FIFO,
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open exec fifo", crate::state::FIFO)?;
+    rustix::io::write(&fifo, b"0").at("write exec fifo", crate::state::FIFO)?;
+    drop(fifo);
+    // From here on nobody reads the sync channel: report on stderr.
+    match finalize(a, &hook_state, &exe_c, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(f) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "moat: container init: {} {}: {}",
+                f.step,
+                f.path,
+                std::io::Error::from_raw_os_error(f.errno)
+            );
+            moat_sys::exit_now(127)
+        }
+    }
+}
+
+/// After start: startContainer hooks, then identity, capabilities,
+/// no_new_privs and seccomp in runc's order, then execve.
+fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], envp: &[CString]) -> R<Never> {
+    let spec = a.spec;
+    let process = spec.process().as_ref().expect("validated");
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_deref()) {
+        let st = hook_state.replacen("\"creating\"", "\"created\"", 1);
+        crate::hooks::run("startContainer", h, &st)
+            .map_err(|e| Fail::new("startContainer hook", e, libc::ECANCELED))?;
+    }
+    let nnp = process.no_new_privileges() == Some(true);
+    // Without no_new_privs the filter must go in while we still hold
+    // CAP_SYS_ADMIN; with it, as late as possible.
+    if let (Some(p), false) = (a.seccomp, nnp) {
+        p.load().map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
+    }
+    let sets = process
+        .capabilities()
+        .as_ref()
+        .map(caps::Sets::from_spec)
+        .unwrap_or_default();
+    let last = caps::last_cap();
+    for c in 0..=last {
+        if sets.bounding & (1u64 << c) == 0 {
+            match rustix::thread::remove_capability_from_bounding_set(
+                rustix::thread::CapabilitySet::from_bits_retain(1u64 << c),
+            ) {
+                Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                Err(e) => return Err(Fail::new("drop bounding capability", caps::NAMES.get(c as usize).unwrap_or(&"?"), e.raw_os_error())),
+            }
+        }
+    }
+    let user = process.user();
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids).at("setgroups", format!("{gids:?}"))?;
+    let (uid, gid) = (user.uid(), user.gid());
+    nix::unistd::setresgid(gid.into(), gid.into(), gid.into()).at("setresgid", gid)?;
+    rustix::thread::set_keep_capabilities(true).at("prctl PR_SET_KEEPCAPS", "1")?;
+    nix::unistd::setresuid(uid.into(), uid.into(), uid.into()).at("setresuid", uid)?;
+    rustix::thread::set_keep_capabilities(false).at("prctl PR_SET_KEEPCAPS", "0")?;
+    rustix::thread::set_capabilities(
+        None,
+        rustix::thread::CapabilitySets {
+            effective: rustix::thread::CapabilitySet::from_bits_retain(sets.effective),
+            permitted: rustix::thread::CapabilitySet::from_bits_retain(sets.permitted),
+            inheritable: rustix::thread::CapabilitySet::from_bits_retain(sets.inheritable),
+        },
+    )
+    .at("capset", format!("{:#x}", sets.effective))?;
+    for c in 0..=last {
+        if sets.ambient & (1u64 << c) != 0 {
+            rustix::thread::configure_capability_in_ambient_set(
+                rustix::thread::CapabilitySet::from_bits_retain(1u64 << c),
+                true,
+            )
+            .at("raise ambient capability", caps::NAMES.get(c as usize).unwrap_or(&"?"))?;
+        }
+    }
+    if let Some(m) = user.umask() {
+        rustix::process::umask(Mode::from_raw_mode(m & 0o777));
+    }
+    let cwd = process.cwd();
+    rustix::process::chdir(cwd).at("chdir to cwd", cwd.display())?;
+    if nnp {
+        rustix::thread::set_no_new_privs(true).at("prctl PR_SET_NO_NEW_PRIVS", "1")?;
+    }
+    if let (Some(p), true) = (a.seccomp, nnp) {
+        p.load().map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
+    }
+    moat_sys::close_fds_from(3 + a.preserve_fds, &[]).at("close inherited fds", "3..")?;
+    let e = nix::unistd::execve(exe, argv, envp).unwrap_err();
+    Err(Fail::new("exec", exe.to_string_lossy(), e as i32))
+}
+
+fn enter_time_ns(spec: &Spec) -> R<()> {
+    nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).at("unshare", "time")?;
+    if let Some(offs) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+        let mut text = String::new();
+        for (clock, o) in offs {
+            text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+        }
+        std::fs::write("/proc/self/timens_offsets", text).at("write", "/proc/self/timens_offsets")?;
+    }
+    let f = std::fs::File::open("/proc/self/ns/time_for_children")
+        .at("open", "/proc/self/ns/time_for_children")?;
+    nix::sched::setns(f.as_fd(), CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).at("setns", "time")?;
+    Ok(())
+}
+
+fn write_sysctl(key: &str, value: &str) -> R<()> {
+    let rel = key.replace('.', "/");
+    let path = format!("/proc/sys/{rel}");
+    let proc = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .at("open", "/proc")?;
+    let st = rustix::fs::fstatfs(&proc).at("statfs", "/proc")?;
+    if st.f_type != libc::PROC_SUPER_MAGIC {
+        return Err(Fail::new("verify procfs before sysctl", "/proc", libc::EXDEV));
+    }
+    let fd = rustix::fs::openat2(
+        &proc,
+        format!("sys/{rel}"),
+        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::TRUNC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::BENEATH | rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )
+    .at("open sysctl", &path)?;
+    rustix::io::write(&fd, value.as_bytes()).at("write sysctl", &path)?;
+    Ok(())
+}
+
+fn setup_pty(chan: &Channel, uid: u32, gid: u32) -> R<()> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .at("open", "/dev/ptmx")?;
+    grantpt(&master).at("grantpt", "/dev/ptmx")?;
+    unlockpt(&master).at("unlockpt", "/dev/ptmx")?;
+    let name = ptsname(&master, Vec::new()).at("ptsname", "/dev/ptmx")?;
+    let name = name.to_string_lossy().into_owned();
+    let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+        .at("open pty slave", &name)?;
+    rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
+        .at("chown pty slave", &name)?;
+    rustix::process::setsid().at("setsid", "self")?;
+    rustix::process::ioctl_tiocsctty(&slave).at("TIOCSCTTY", &name)?;
+    for target in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), target).at("dup2 pty slave", &name)?;
+    }
+    chan.send_with_fd(&Msg::Pty, Some(master.as_fd()))
+        .at("send pty master", "parent")?;
+    Ok(())
+}
+
+fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
+    use nix::sys::resource::Resource as X;
+    Some(match name {
+        "RLIMIT_AS" => X::RLIMIT_AS,
+        "RLIMIT_CORE" => X::RLIMIT_CORE,
+        "RLIMIT_CPU" => X::RLIMIT_CPU,
+        "RLIMIT_DATA" => X::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => X::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => X::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => X::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => X::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => X::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => X::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => X::RLIMIT_NPROC,
+        "RLIMIT_RSS" => X::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => X::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => X::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => X::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => X::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+/// Find `arg0` as the container will exec it: a path, or a search of the
+/// PATH in the process env (as runc does, before reporting Ready, so a
+/// missing binary fails `create`, not `start`).
+fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
+    let ok = |p: &Path| {
+        rustix::fs::stat(p).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+                && st.st_mode & 0o111 != 0
+        })
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return if ok(&p) {
+            Ok(p)
+        } else {
+            Err(Fail::new("exec: stat", arg0, rustix::fs::stat(&p).err().map(|e| e.raw_os_error()).unwrap_or(libc::EACCES)))
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(arg0);
+        if ok(&p) {
+            return Ok(p);
+        }
+    }
+    Err(Fail::new("exec: executable file not found in $PATH", arg0, libc::ENOENT))
+}

@@ -1,0 +1,628 @@
+//! The container's mount namespace: mounts, devices, pivot_root, masked and
+//! read-only paths. Runs in the container init, before `execve`.
+//!
+//! Every path inside the rootfs is hostile: it is resolved with
+//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (and `RESOLVE_NO_SYMLINKS`
+//! for /proc, /sys, /dev and pseudo filesystems) and mounted through the
+//! resulting fd (`/proc/self/fd/N`), never through a string re-resolved later.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+
+use crate::fail::{At, Fail, R};
+use crate::mountopts::{self, MountOpts};
+
+const NONE: Option<&str> = None;
+
+/// `/proc/self/fd/N` for an fd, the handle mount(2) follows to the fd's file.
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+fn resolve_flags(strict: bool) -> ResolveFlags {
+    let mut f = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    if strict {
+        f |= ResolveFlags::NO_SYMLINKS;
+    }
+    f
+}
+
+/// Open `p` (absolute, container view) beneath `root` as an O_PATH fd.
+pub fn resolve(root: &OwnedFd, p: &Path, strict: bool) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        root,
+        p,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve_flags(strict),
+    )
+}
+
+/// Resolve `p` beneath `root`, creating what is missing (directories, and a
+/// regular file for the last component when `kind` is File).
+fn ensure(root: &OwnedFd, p: &Path, kind: Kind, strict: bool) -> R<OwnedFd> {
+    let disp = p.display();
+    match resolve(root, p, strict) {
+        Ok(fd) => return check_not_root(root, fd, p),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(Fail::new("resolve mount destination", disp, e.raw_os_error())),
+    }
+    let comps: Vec<&std::ffi::OsStr> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let mut prefix = PathBuf::from("/");
+    let mut cur = rustix::io::dup(root).at("dup rootfs fd", disp)?;
+    for (i, name) in comps.iter().enumerate() {
+        prefix.push(name);
+        let last = i + 1 == comps.len();
+        match resolve(root, &prefix, strict) {
+            Ok(fd) => cur = fd,
+            Err(rustix::io::Errno::NOENT) => {
+                if last && kind == Kind::File {
+                    rustix::fs::openat(
+                        &cur,
+                        *name,
+                        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                        Mode::from_raw_mode(0o644),
+                    )
+                    .at("create mount destination", prefix.display())?;
+                } else {
+                    match rustix::fs::mkdirat(&cur, *name, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => {
+                            return Err(Fail::new(
+                                "mkdir mount destination",
+                                prefix.display(),
+                                e.raw_os_error(),
+                            ))
+                        }
+                    }
+                }
+                cur = resolve(root, &prefix, strict).at("resolve mount destination", prefix.display())?;
+            }
+            Err(e) => {
+                return Err(Fail::new(
+                    "resolve mount destination",
+                    prefix.display(),
+                    e.raw_os_error(),
+                ))
+            }
+        }
+    }
+    check_not_root(root, cur, p)
+}
+
+/// A destination that resolves to the rootfs itself (e.g. via a symlink to
+/// "/") would shadow the whole container root: refuse it.
+fn check_not_root(root: &OwnedFd, fd: OwnedFd, p: &Path) -> R<OwnedFd> {
+    let a = rustix::fs::fstat(root).at("stat rootfs", "/")?;
+    let b = rustix::fs::fstat(&fd).at("stat mount destination", p.display())?;
+    if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
+        return Err(Fail::new(
+            "mount destination resolves to the container root",
+            p.display(),
+            libc::EINVAL,
+        ));
+    }
+    Ok(fd)
+}
+
+/// One cgroup hierarchy of the host, from /proc/self/mountinfo.
+struct Hierarchy {
+    /// basename under /sys/fs/cgroup ("memory", "cpu,cpuacct", "unified").
+    name: String,
+    v2: bool,
+    /// mount options naming the controllers ("memory", "name=systemd").
+    opts: String,
+}
+
+fn host_cgroup_hierarchies() -> Vec<Hierarchy> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split(' ');
+        let (Some(fstype), Some(_src), Some(sopts)) = (r.next(), r.next(), r.next()) else {
+            continue;
+        };
+        let Some(mp) = left.split(' ').nth(4) else {
+            continue;
+        };
+        if !mp.starts_with("/sys/fs/cgroup") {
+            continue;
+        }
+        let name = mp.trim_start_matches("/sys/fs/cgroup").trim_start_matches('/');
+        match fstype {
+            "cgroup2" => out.push(Hierarchy {
+                name: name.to_string(),
+                v2: true,
+                opts: String::new(),
+            }),
+            "cgroup" => {
+                let opts: Vec<&str> = sopts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
+                    .collect();
+                out.push(Hierarchy {
+                    name: name.to_string(),
+                    v2: false,
+                    opts: opts.join(","),
+                })
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Mount flags that a user namespace cannot clear on a bind remount.
+fn locked_flags(fd: &impl AsFd) -> MsFlags {
+    let mut f = MsFlags::empty();
+    if let Ok(st) = rustix::fs::fstatvfs(fd) {
+        use rustix::fs::StatVfsMountFlags as S;
+        let m = st.f_flag;
+        for (s, ms) in [
+            (S::NODEV, MsFlags::MS_NODEV),
+            (S::NOSUID, MsFlags::MS_NOSUID),
+            (S::NOEXEC, MsFlags::MS_NOEXEC),
+            (S::RDONLY, MsFlags::MS_RDONLY),
+            (S::NOATIME, MsFlags::MS_NOATIME),
+            (S::NODIRATIME, MsFlags::MS_NODIRATIME),
+            (S::RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if m.contains(s) {
+                f |= ms;
+            }
+        }
+    }
+    f
+}
+
+/// Remount a bind mount with `flags`, keeping flags the kernel locked.
+fn bind_remount(target: &str, fd: &impl AsFd, flags: MsFlags) -> nix::Result<()> {
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match mount(NONE, target, NONE, base | flags, NONE) {
+        Err(nix::errno::Errno::EPERM) => {
+            let keep = locked_flags(fd) & !(MsFlags::MS_RDONLY);
+            mount(NONE, target, NONE, base | flags | keep, NONE)
+        }
+        r => r,
+    }
+}
+
+/// Everything before pivot_root.
+pub struct Prepare<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub userns: bool,
+    pub new_cgroupns: bool,
+}
+
+impl Prepare<'_> {
+    /// Set up propagation, bind the rootfs, do every configured mount and
+    /// create the devices. Returns the rootfs fd.
+    pub fn run(&self) -> R<OwnedFd> {
+        let linux = self.spec.linux().as_ref();
+        let prop = linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .and_then(mountopts::propagation)
+            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        // Private first so nothing the container mounts leaks to the host,
+        // whatever the configured propagation.
+        let first = if prop.contains(MsFlags::MS_SHARED) {
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC
+        } else {
+            prop
+        };
+        mount(NONE, "/", NONE, first, NONE).at("set propagation of", "/")?;
+        mount(
+            Some(self.rootfs),
+            self.rootfs,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .at("bind rootfs", self.rootfs.display())?;
+        let root = rustix::fs::open(
+            self.rootfs,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .at("open rootfs", self.rootfs.display())?;
+
+        let mounts = self.spec.mounts().as_deref().unwrap_or_default();
+        let mut dev_is_bind = false;
+        for m in mounts {
+            let opts = mountopts::parse(m.options().as_deref().unwrap_or_default())
+                .map_err(|_| Fail::new("parse mount options", m.destination().display(), libc::EINVAL))?;
+            if m.destination() == Path::new("/dev") && opts.is_bind() {
+                dev_is_bind = true;
+            }
+            self.mount_one(&root, m, &opts)?;
+        }
+        if !dev_is_bind {
+            self.devices(&root)?;
+        }
+        Ok(root)
+    }
+
+    fn mount_one(&self, root: &OwnedFd, m: &Mount, o: &MountOpts) -> R<()> {
+        let dest = m.destination();
+        let typ = m.typ().as_deref().unwrap_or("");
+        let pseudo = matches!(typ, "proc" | "sysfs" | "cgroup" | "cgroup2" | "devpts" | "mqueue");
+        let strict = pseudo
+            || dest.starts_with("/proc")
+            || dest.starts_with("/sys")
+            || dest.starts_with("/dev");
+        if o.is_bind() {
+            let src = m
+                .source()
+                .as_ref()
+                .ok_or_else(|| Fail::new("bind mount without source", dest.display(), libc::EINVAL))?;
+            let src = if src.is_absolute() {
+                src.clone()
+            } else {
+                self.bundle.join(src)
+            };
+            let srcfd = rustix::fs::open(&src, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                .at("open bind source", src.display())?;
+            let is_dir = rustix::fs::fstat(&srcfd)
+                .map(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory)
+                .at("stat bind source", src.display())?;
+            let kind = if is_dir { Kind::Dir } else { Kind::File };
+            let dfd = ensure(root, dest, kind, strict)?;
+            let target = fd_path(&dfd);
+            mount(
+                Some(fd_path(&srcfd).as_str()),
+                target.as_str(),
+                NONE,
+                o.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+                NONE,
+            )
+            .at("bind mount", dest.display())?;
+            let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            if !extra.is_empty() {
+                // Re-open: the fd still points at the covered directory.
+                let dfd = resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
+                bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
+            }
+            return self.propagate(root, dest, o, strict);
+        }
+        if typ == "cgroup" {
+            return self.mount_cgroup(root, dest, o);
+        }
+        let dfd = ensure(root, dest, Kind::Dir, strict)?;
+        let target = fd_path(&dfd);
+        let src = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
+        let data = (!o.data.is_empty()).then_some(o.data.as_str());
+        let r = mount(Some(src), target.as_str(), Some(typ), o.flags, data);
+        match (r, typ) {
+            (Ok(()), _) => {}
+            // In a user namespace the gid= of devpts may be unmapped.
+            (Err(nix::errno::Errno::EINVAL), "devpts") if o.data.contains("gid=") => {
+                let data: Vec<&str> = o.data.split(',').filter(|d| !d.starts_with("gid=")).collect();
+                mount(Some(src), target.as_str(), Some(typ), o.flags, Some(data.join(",").as_str()))
+                    .at("mount devpts", dest.display())?;
+            }
+            // sysfs needs a network namespace owned by our user namespace:
+            // fall back to a read-only bind of the host's /sys, as runc does.
+            (Err(nix::errno::Errno::EPERM), "sysfs") if self.userns => {
+                mount(
+                    Some("/sys"),
+                    target.as_str(),
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .at("bind sysfs", dest.display())?;
+                let dfd = resolve(root, dest, true).at("resolve mount destination", dest.display())?;
+                bind_remount(&fd_path(&dfd), &dfd, o.flags | MsFlags::MS_RDONLY)
+                    .at("remount sysfs", dest.display())?;
+            }
+            (Err(e), _) => return Err(Fail::new("mount", dest.display(), e as i32)),
+        }
+        if typ == "proc" {
+            let pfd = resolve(root, dest, true).at("resolve proc", dest.display())?;
+            let st = rustix::fs::fstatfs(&pfd).at("statfs proc", dest.display())?;
+            if st.f_type != libc::PROC_SUPER_MAGIC {
+                return Err(Fail::new("verify procfs", dest.display(), libc::EXDEV));
+            }
+        }
+        self.propagate(root, dest, o, strict)
+    }
+
+    fn propagate(&self, root: &OwnedFd, dest: &Path, o: &MountOpts, strict: bool) -> R<()> {
+        if o.propagation.is_empty() {
+            return Ok(());
+        }
+        let dfd = resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
+        let target = fd_path(&dfd);
+        for p in &o.propagation {
+            mount(NONE, target.as_str(), NONE, *p, NONE).at("set propagation", dest.display())?;
+        }
+        Ok(())
+    }
+
+    /// `type: cgroup`: a tmpfs with one mount per host hierarchy (v1/hybrid),
+    /// or a single cgroup2 mount (pure v2).
+    fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, o: &MountOpts) -> R<()> {
+        let hs = host_cgroup_hierarchies();
+        let ro = o.flags.contains(MsFlags::MS_RDONLY);
+        let flags = o.flags & !MsFlags::MS_RDONLY;
+        let dfd = ensure(root, dest, Kind::Dir, true)?;
+        let pure_v2 = hs.len() == 1 && hs[0].v2 && hs[0].name.is_empty();
+        if pure_v2 {
+            mount(Some("cgroup2"), fd_path(&dfd).as_str(), Some("cgroup2"), o.flags, NONE)
+                .at("mount cgroup2", dest.display())?;
+            return Ok(());
+        }
+        mount(
+            Some("tmpfs"),
+            fd_path(&dfd).as_str(),
+            Some("tmpfs"),
+            flags,
+            Some("mode=755"),
+        )
+        .at("mount cgroup tmpfs", dest.display())?;
+        for h in &hs {
+            if h.name.is_empty() || h.name.contains('/') {
+                continue;
+            }
+            let sub = dest.join(&h.name);
+            let sfd = ensure(root, &sub, Kind::Dir, true)?;
+            let (fstype, data) = if h.v2 {
+                ("cgroup2", None)
+            } else {
+                ("cgroup", Some(h.opts.as_str()))
+            };
+            let fl = flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+            mount(Some("cgroup"), fd_path(&sfd).as_str(), Some(fstype), fl, data)
+                .at("mount cgroup", sub.display())?;
+        }
+        if ro {
+            let dfd = resolve(root, dest, true).at("resolve mount destination", dest.display())?;
+            bind_remount_any(&fd_path(&dfd), flags | MsFlags::MS_RDONLY)
+                .at("remount cgroup tmpfs read-only", dest.display())?;
+        }
+        Ok(())
+    }
+
+    fn devices(&self, root: &OwnedFd) -> R<()> {
+        let dev = match resolve(root, Path::new("/dev"), true) {
+            Ok(fd) => fd,
+            Err(e) => return Err(Fail::new("resolve", "/dev", e.raw_os_error())),
+        };
+        let defaults: [(&str, u32, u32); 6] = [
+            ("null", 1, 3),
+            ("zero", 1, 5),
+            ("full", 1, 7),
+            ("random", 1, 8),
+            ("urandom", 1, 9),
+            ("tty", 5, 0),
+        ];
+        let cfg: &[LinuxDevice] = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default();
+        for (name, major, minor) in defaults {
+            let p = PathBuf::from("/dev").join(name);
+            if cfg.iter().any(|d| d.path() == &p) {
+                continue;
+            }
+            self.make_device(root, &p, FileType::CharacterDevice, major, minor, 0o666, None, None)?;
+        }
+        for d in cfg {
+            let ft = match d.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+                LinuxDeviceType::B => FileType::BlockDevice,
+                LinuxDeviceType::P => FileType::Fifo,
+                LinuxDeviceType::A => {
+                    return Err(Fail::new("device type 'a' is not a file", d.path().display(), libc::EINVAL))
+                }
+            };
+            self.make_device(
+                root,
+                d.path(),
+                ft,
+                d.major() as u32,
+                d.minor() as u32,
+                d.file_mode().unwrap_or(0o666),
+                d.uid(),
+                d.gid(),
+            )?;
+        }
+        for (link, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            symlink_if_missing(&dev, target, link)?;
+        }
+        if Path::new("/proc/kcore").exists() {
+            symlink_if_missing(&dev, "/proc/kcore", "core")?;
+        }
+        if resolve(root, Path::new("/dev/pts/ptmx"), true).is_ok() {
+            // A regular /dev/ptmx in the image would not reach our devpts.
+            match rustix::fs::unlinkat(&dev, "ptmx", rustix::fs::AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(Fail::new("remove", "/dev/ptmx", e.raw_os_error())),
+            }
+            symlink_if_missing(&dev, "pts/ptmx", "ptmx")?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_device(
+        &self,
+        root: &OwnedFd,
+        p: &Path,
+        ft: FileType,
+        major: u32,
+        minor: u32,
+        mode: u32,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> R<()> {
+        let disp = p.display();
+        if self.userns {
+            // mknod is not allowed in a user namespace: bind the host node.
+            let host = rustix::fs::open(p, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                .at("open host device", disp)?;
+            let dfd = ensure(root, p, Kind::File, true)?;
+            mount(
+                Some(fd_path(&host).as_str()),
+                fd_path(&dfd).as_str(),
+                NONE,
+                MsFlags::MS_BIND,
+                NONE,
+            )
+            .at("bind device", disp)?;
+            return Ok(());
+        }
+        let parent = p.parent().unwrap_or(Path::new("/"));
+        let name = p.file_name().ok_or_else(|| Fail::new("device path", disp, libc::EINVAL))?;
+        let pfd = ensure(root, parent, Kind::Dir, true)?;
+        let dirfd = rustix::fs::openat(&pfd, ".", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .at("open device dir", parent.display())?;
+        match rustix::fs::unlinkat(&dirfd, name, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(Fail::new("replace device", disp, e.raw_os_error())),
+        }
+        let dev = rustix::fs::makedev(major, minor);
+        rustix::fs::mknodat(&dirfd, name, ft, Mode::from_raw_mode(mode & 0o7777), dev)
+            .at("mknod", disp)?;
+        // mknod applies the umask: set the mode exactly.
+        let f = rustix::fs::openat(&dirfd, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .at("open device", disp)?;
+        rustix::fs::chmod(fd_path(&f).as_str(), Mode::from_raw_mode(mode & 0o7777)).at("chmod device", disp)?;
+        if uid.is_some() || gid.is_some() {
+            rustix::fs::chownat(
+                &dirfd,
+                name,
+                uid.map(rustix::fs::Uid::from_raw),
+                gid.map(rustix::fs::Gid::from_raw),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .at("chown device", disp)?;
+        }
+        Ok(())
+    }
+}
+
+fn bind_remount_any(target: &str, flags: MsFlags) -> nix::Result<()> {
+    mount(NONE, target, NONE, MsFlags::MS_REMOUNT | flags, NONE)
+}
+
+fn symlink_if_missing(dev: &OwnedFd, target: &str, link: &str) -> R<()> {
+    let dirfd = rustix::fs::openat(dev, ".", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .at("open", "/dev")?;
+    match rustix::fs::symlinkat(target, &dirfd, link) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(Fail::new("symlink", format!("/dev/{link}"), e.raw_os_error())),
+    }
+}
+
+/// Make the prepared rootfs the root: pivot_root (or MS_MOVE + chroot).
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> R<()> {
+    let disp = rootfs.display();
+    rustix::process::chdir(rootfs).at("chdir", disp)?;
+    if no_pivot {
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).at("move rootfs", disp)?;
+        rustix::process::chroot(".").at("chroot", disp)?;
+    } else {
+        rustix::process::pivot_root(".", ".").at("pivot_root", disp)?;
+        // The old root is stacked under the new one: detach it.
+        umount2(".", MntFlags::MNT_DETACH).at("unmount old root", disp)?;
+    }
+    rustix::process::chdir("/").at("chdir", "/")?;
+    Ok(())
+}
+
+/// After pivot_root: masked and read-only paths, read-only rootfs, and the
+/// final propagation of "/".
+pub fn finish(spec: &Spec) -> R<()> {
+    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .at("open", "/")?;
+    let linux = spec.linux().as_ref();
+    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
+    if !masked.is_empty() {
+        mask_paths(&root, masked)?;
+    }
+    for p in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+        let fd = match resolve(&root, Path::new(p), true) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(Fail::new("resolve readonly path", p, e.raw_os_error())),
+        };
+        let t = fd_path(&fd);
+        mount(Some(t.as_str()), t.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+            .at("bind readonly path", p)?;
+        let fd = resolve(&root, Path::new(p), true).at("resolve readonly path", p)?;
+        bind_remount(
+            &fd_path(&fd),
+            &fd,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+        .at("remount readonly path", p)?;
+    }
+    if spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
+        bind_remount("/", &root, MsFlags::MS_RDONLY).at("remount rootfs read-only", "/")?;
+    }
+    if let Some(p) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mountopts::propagation)
+    {
+        mount(NONE, "/", NONE, p, NONE).at("set rootfs propagation", "/")?;
+    }
+    Ok(())
+}
+
+fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
+    // The /dev/null we bind over masked files must be the real one, not
+    // something the image put there (CVE-2025-31133).
+    let null = resolve(root, Path::new("/dev/null"), true).at("resolve", "/dev/null")?;
+    let st = rustix::fs::fstat(&null).at("stat", "/dev/null")?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
+        || st.st_rdev != rustix::fs::makedev(1, 3)
+    {
+        return Err(Fail::new("verify /dev/null is the null device", "/dev/null", libc::EPERM));
+    }
+    for p in masked {
+        let fd = match resolve(root, Path::new(p), true) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(Fail::new("resolve masked path", p, e.raw_os_error())),
+        };
+        let st = rustix::fs::fstat(&fd).at("stat masked path", p)?;
+        let t = fd_path(&fd);
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            mount(Some("tmpfs"), t.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))
+                .at("mask directory", p)?;
+        } else {
+            mount(Some(fd_path(&null).as_str()), t.as_str(), NONE, MsFlags::MS_BIND, NONE)
+                .at("mask file", p)?;
+        }
+    }
+    Ok(())
+}
