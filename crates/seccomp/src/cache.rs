@@ -318,6 +318,28 @@ mod tests {
         assert_eq!(out, br#"{"a":{"c":null,"d":[1,"x"]},"b":1}"#);
     }
 
+    /// A hit is served from the file alone: plant an entry that compiling
+    /// could never produce and check it comes back unchanged.
+    #[test]
+    fn hit_reads_the_file_without_compiling() {
+        let dir = std::env::temp_dir().join(format!("moat-seccomp-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s: LinuxSeccomp = serde_json::from_str(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        )
+        .unwrap();
+        let key = cache_key(&s).unwrap();
+        check_dir(&dir).unwrap();
+        let planted = program();
+        let path = dir.join(format!("{}.bpf", hex(&key)));
+        write_atomically(&dir, &path, &encode(&planted, &key)).unwrap();
+        assert_eq!(compile_cached(&s, &dir).unwrap(), planted);
+        assert_ne!(compile(&s).unwrap(), planted);
+        // No temporary files are left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn hex_is_lowercase() {
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
