@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -254,11 +254,21 @@ fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], env
     .at("capset", format!("{:#x}", sets.effective))?;
     for c in 0..=last {
         if sets.ambient & (1u64 << c) != 0 {
-            rustix::thread::configure_capability_in_ambient_set(
+            // The kernel refuses (EPERM) an ambient cap that is not both
+            // permitted and inheritable; runc 1.1 ignores that, and so do we.
+            match rustix::thread::configure_capability_in_ambient_set(
                 rustix::thread::CapabilitySet::from_bits_retain(1u64 << c),
                 true,
-            )
-            .at("raise ambient capability", caps::NAMES.get(c as usize).unwrap_or(&"?"))?;
+            ) {
+                Ok(()) | Err(rustix::io::Errno::PERM) | Err(rustix::io::Errno::INVAL) => {}
+                Err(e) => {
+                    return Err(Fail::new(
+                        "raise ambient capability",
+                        caps::NAMES.get(c as usize).unwrap_or(&"?"),
+                        e.raw_os_error(),
+                    ))
+                }
+            }
         }
     }
     if let Some(m) = user.umask() {
@@ -327,9 +337,9 @@ fn setup_pty(chan: &Channel, uid: u32, gid: u32) -> R<()> {
         .at("chown pty slave", &name)?;
     rustix::process::setsid().at("setsid", "self")?;
     rustix::process::ioctl_tiocsctty(&slave).at("TIOCSCTTY", &name)?;
-    for target in 0..3 {
-        nix::unistd::dup2(slave.as_raw_fd(), target).at("dup2 pty slave", &name)?;
-    }
+    rustix::stdio::dup2_stdin(&slave).at("dup2 pty slave", &name)?;
+    rustix::stdio::dup2_stdout(&slave).at("dup2 pty slave", &name)?;
+    rustix::stdio::dup2_stderr(&slave).at("dup2 pty slave", &name)?;
     chan.send_with_fd(&Msg::Pty, Some(master.as_fd()))
         .at("send pty master", "parent")?;
     Ok(())

@@ -3,7 +3,7 @@
 use nix::mount::MsFlags;
 
 /// A parsed `mounts[].options` list.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOpts {
     /// Flags to set.
     pub flags: MsFlags,
@@ -14,6 +14,20 @@ pub struct MountOpts {
     /// Filesystem-specific data (`mode=755,size=65536k`).
     pub data: String,
 }
+
+impl Default for MountOpts {
+    fn default() -> Self {
+        MountOpts {
+            flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: String::new(),
+        }
+    }
+}
+
+/// MS_NOSYMFOLLOW (Linux 5.10), not named by nix.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
 
 impl MountOpts {
     pub fn is_bind(&self) -> bool {
@@ -53,8 +67,8 @@ pub fn parse(options: &[String]) -> Result<MountOpts, String> {
             "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nosymfollow" => (MsFlags::MS_NOSYMFOLLOW, MsFlags::empty()),
-            "symfollow" => (MsFlags::empty(), MsFlags::MS_NOSYMFOLLOW),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
             "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),

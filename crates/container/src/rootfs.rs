@@ -51,7 +51,7 @@ pub fn resolve(root: &OwnedFd, p: &Path, strict: bool) -> rustix::io::Result<Own
 /// Resolve `p` beneath `root`, creating what is missing (directories, and a
 /// regular file for the last component when `kind` is File).
 fn ensure(root: &OwnedFd, p: &Path, kind: Kind, strict: bool) -> R<OwnedFd> {
-    let disp = p.display();
+    let disp = &p.display().to_string();
     match resolve(root, p, strict) {
         Ok(fd) => return check_not_root(root, fd, p),
         Err(rustix::io::Errno::NOENT) => {}
@@ -484,7 +484,7 @@ impl Prepare<'_> {
         uid: Option<u32>,
         gid: Option<u32>,
     ) -> R<()> {
-        let disp = p.display();
+        let disp = &p.display().to_string();
         if self.userns {
             // mknod is not allowed in a user namespace: bind the host node.
             let host = rustix::fs::open(p, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
@@ -545,7 +545,7 @@ fn symlink_if_missing(dev: &OwnedFd, target: &str, link: &str) -> R<()> {
 
 /// Make the prepared rootfs the root: pivot_root (or MS_MOVE + chroot).
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> R<()> {
-    let disp = rootfs.display();
+    let disp = &rootfs.display().to_string();
     rustix::process::chdir(rootfs).at("chdir", disp)?;
     if no_pivot {
         mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).at("move rootfs", disp)?;

@@ -1,0 +1,361 @@
+//! `create`: the parent side of the single clone.
+//!
+//! Order (docs/process-model.md): load and validate the bundle; make the
+//! state dir and record the cgroup dirs we are about to create; create the
+//! cgroup; make the exec fifo; clone the init into its namespaces; write its
+//! uid/gid maps and join it to the cgroup; run prestart/createRuntime hooks
+//! when the init reaches that point; wait for `Ready`; write the state.
+//! Any failure undoes everything: the init is killed and reaped, the cgroup
+//! and the state dir removed.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::LinuxNamespaceType;
+use rustix::fs::{Mode, OFlags};
+
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitArgs};
+use crate::state::{self, Locked, Phase, State, Store};
+use crate::sync::{self, Msg};
+
+/// The flags of `create` / `run` that shape the container.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// `run` in the foreground: a pty (when the config asks for one) is
+    /// relayed by moat itself instead of handed to a console socket.
+    pub foreground: bool,
+}
+
+/// A container whose init is blocked on the exec fifo.
+pub struct Created {
+    pub state: State,
+    pub locked: Locked,
+    /// The pty master when `run` relays it.
+    pub pty: Option<OwnedFd>,
+    pub cgroup: Box<dyn moat_cgroups::Cgroup>,
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+pub fn seccomp_cache_dir(store: &Store) -> PathBuf {
+    store.root.join(".cache").join("seccomp")
+}
+
+/// Create a container. On error nothing is left behind.
+pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
+    state::check_id(&o.id)?;
+    let cfg = moat_spec::load(&o.bundle)?;
+    let spec = &cfg.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal() == Some(true);
+    if terminal && o.console_socket.is_none() && !o.foreground {
+        return Err(Error::Refused(
+            "cannot allocate tty if moat will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::Refused(
+            "cannot use console socket if moat will not detach or allocate tty".into(),
+        ));
+    }
+    let console = match &o.console_socket {
+        Some(p) => Some(connect_console(p)?),
+        None => None,
+    };
+    let linux = spec.linux().as_ref().expect("validated");
+
+    // Namespaces: new ones go into the clone flags; joined ones are opened
+    // now (the parent joins pid, the init the rest, user first).
+    let mut new = CloneFlags::empty();
+    let mut joins: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
+    let mut pid_join = None;
+    for ns in linux.namespaces().as_deref().unwrap_or_default() {
+        match ns.path() {
+            None => new |= ns_flag(ns.typ()),
+            Some(p) => {
+                let fd = rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .at("open namespace", p)?;
+                if ns.typ() == LinuxNamespaceType::Pid {
+                    pid_join = Some(fd);
+                } else if ns.typ() == LinuxNamespaceType::User {
+                    joins.insert(0, (ns.typ(), fd));
+                } else {
+                    joins.push((ns.typ(), fd));
+                }
+            }
+        }
+    }
+    let new_cgroupns = new.contains(CloneFlags::CLONE_NEWCGROUP);
+    let new_time = new.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
+    let new_user = new.contains(CloneFlags::CLONE_NEWUSER);
+    // The cgroup namespace is unshared by the init once it is in its cgroup,
+    // the time namespace once its offsets are written.
+    let mut clone_flags = new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+    // Joining a namespace owned by another user namespace must happen before
+    // a new user namespace exists: then the init unshares after its setns.
+    let mut unshare = CloneFlags::empty();
+    if !joins.is_empty() {
+        unshare = clone_flags - CloneFlags::CLONE_NEWPID;
+        clone_flags &= CloneFlags::CLONE_NEWPID;
+    }
+    let new_mnt = new.contains(CloneFlags::CLONE_NEWNS);
+    if !new_mnt && !joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
+        return Err(Error::Refused(
+            "moat needs a mount namespace: add {\"type\": \"mount\"} to linux.namespaces".into(),
+        ));
+    }
+
+    let seccomp = match linux.seccomp() {
+        Some(s) => Some(moat_seccomp::compile_cached(s, &seccomp_cache_dir(store))?),
+        None => None,
+    };
+
+    let cg_root = moat_cgroups::Root::detect()?;
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = moat_cgroups::open(&cg_root, cgroups_path.as_deref(), &o.id)?;
+
+    let locked = store.create(&o.id)?;
+    let mut st = State {
+        id: o.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: cfg.bundle.clone(),
+        rootfs: cfg.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        phase: Phase::Creating,
+        annotations: spec.annotations().clone(),
+        cgroup_paths: cgroup.paths(),
+        cgroups_path,
+        hooks: spec.hooks().clone(),
+        host_pid_ns: !new.contains(CloneFlags::CLONE_NEWPID) && pid_join.is_none(),
+    };
+    let mut undo = Undo {
+        locked: Some(locked),
+        cgroup: Some(&*cgroup),
+        pid: 0,
+    };
+    // Record the cgroup dirs before creating them.
+    undo.locked().save(&st)?;
+    cgroup.create()?;
+    if let Some(r) = linux.resources() {
+        cgroup.apply(r)?;
+    }
+    let fifo = undo.locked().fifo();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .at("create exec fifo", &fifo)?;
+    let state_dir = rustix::fs::open(
+        &undo.locked().dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open state dir", &undo.locked().dir)?;
+    let (parent_end, child_end) = sync::pair().at("create sync socket", "socketpair")?;
+
+    let hooks = spec.hooks().as_ref();
+    let runtime_hooks: Vec<oci_spec::runtime::Hook> = hooks
+        .map(|h| {
+            #[allow(deprecated)]
+            let pre = h.prestart().clone().unwrap_or_default();
+            pre.into_iter()
+                .chain(h.create_runtime().clone().unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    let hooks_sync = !runtime_hooks.is_empty()
+        || hooks.is_some_and(|h| {
+            h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+                || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+        });
+
+    if let Some(fd) = &pid_join {
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).at("setns pid for children", "pid")?;
+    }
+    let v2_fd = cgroup.v2_dir_fd();
+    let cloned = moat_sys::clone3(clone_flags.bits() as u64, v2_fd.as_ref().map(|f| f.as_fd()));
+    if pid_join.is_some() {
+        let me = std::fs::File::open("/proc/self/ns/pid").at("open", "/proc/self/ns/pid")?;
+        nix::sched::setns(me.as_fd(), CloneFlags::CLONE_NEWPID).at("restore pid namespace", "pid")?;
+    }
+    let pid = match cloned.at("clone init", o.bundle.clone())? {
+        moat_sys::Cloned::Child => {
+            drop(parent_end);
+            let a = InitArgs {
+                spec,
+                rootfs: &cfg.rootfs,
+                bundle: &cfg.bundle,
+                state_dir: &state_dir,
+                joins: &joins,
+                unshare,
+                new_user,
+                new_mnt,
+                new_cgroupns,
+                new_time,
+                seccomp: seccomp.as_ref(),
+                no_pivot: o.no_pivot,
+                preserve_fds: o.preserve_fds,
+                hooks_sync,
+            };
+            init::run(&a, child_end)
+        }
+        moat_sys::Cloned::Parent(pid) => pid,
+    };
+    drop(child_end);
+    undo.pid = pid;
+    st.pid = pid;
+    st.pid_start = state::proc_start_time(pid).unwrap_or(0);
+    undo.locked().save(&st)?;
+
+    if v2_fd.is_none() {
+        cgroup.add_pid(pid)?;
+    }
+    if !new_user {
+        parent_end.send(&Msg::Go).at("write sync channel", "init")?;
+    }
+    let mut pty = None;
+    loop {
+        let msg = parent_end.recv().at("read sync channel", "init")?;
+        let Some((msg, fd)) = msg else {
+            return Err(Error::Refused(format!(
+                "container init exited before it was ready: {}",
+                reap_status(pid)
+            )));
+        };
+        match msg {
+            Msg::NeedMaps => {
+                write_id_maps(pid, linux)?;
+                parent_end.send(&Msg::Go).at("write sync channel", "init")?;
+            }
+            Msg::HooksPoint => {
+                let js = crate::hooks::state_json(&o.id, "creating", pid, &cfg.bundle, spec.annotations().as_ref());
+                crate::hooks::run("prestart/createRuntime", &runtime_hooks, &js).map_err(Error::Refused)?;
+                parent_end.send(&Msg::HooksDone(js)).at("write sync channel", "init")?;
+            }
+            Msg::Pty => {
+                let fd = fd.ok_or_else(|| Error::Refused("init sent no pty master".into()))?;
+                match &console {
+                    Some(sock) => sync::send_bytes_fd(sock.as_fd(), b"/dev/ptmx", Some(fd.as_fd()))
+                        .at("send pty master to console socket", o.console_socket.clone().unwrap_or_default())?,
+                    None => pty = Some(fd),
+                }
+            }
+            Msg::Ready => break,
+            Msg::Error { step, path, errno } => return Err(Error::Init { step, path, errno }),
+            Msg::Go | Msg::HooksDone(_) => {
+                return Err(Error::Refused("unexpected sync message from init".into()))
+            }
+        }
+    }
+    st.phase = Phase::Created;
+    undo.locked().save(&st)?;
+    if let Some(p) = &o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    let locked = undo.disarm();
+    Ok(Created {
+        state: st,
+        locked,
+        pty,
+        cgroup,
+    })
+}
+
+/// What was created so far, undone on drop unless disarmed.
+struct Undo<'a> {
+    locked: Option<Locked>,
+    cgroup: Option<&'a dyn moat_cgroups::Cgroup>,
+    pid: i32,
+}
+
+impl Undo<'_> {
+    fn locked(&self) -> &Locked {
+        self.locked.as_ref().expect("armed")
+    }
+    fn disarm(mut self) -> Locked {
+        self.cgroup = None;
+        self.locked.take().expect("armed")
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        let Some(locked) = self.locked.take() else {
+            return;
+        };
+        if self.pid > 0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+        }
+        if let Some(cg) = self.cgroup {
+            let _ = cg.destroy();
+        }
+        let _ = locked.remove();
+    }
+}
+
+fn reap_status(pid: i32) -> String {
+    match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("wait: {e}"),
+    }
+}
+
+fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    let uid = format!("/proc/{pid}/uid_map");
+    let gid = format!("/proc/{pid}/gid_map");
+    std::fs::write(&uid, fmt(linux.uid_mappings())).at("write uid map", &uid)?;
+    std::fs::write(&gid, fmt(linux.gid_mappings())).at("write gid map", &gid)?;
+    Ok(())
+}
+
+fn connect_console(p: &Path) -> Result<OwnedFd> {
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .at("create console socket", p)?;
+    let addr = rustix::net::SocketAddrUnix::new(p).at("console socket path", p)?;
+    rustix::net::connect(&sock, &addr).at("connect console socket", p)?;
+    Ok(sock)
+}
+
+/// Write the pid file atomically, as runc does.
+pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.moat-tmp", p.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    std::fs::write(&tmp, pid.to_string()).at("write pid file", &tmp)?;
+    std::fs::rename(&tmp, p).at("write pid file", p)
+}

@@ -1,0 +1,217 @@
+//! `run`: create + start, then (in the foreground) forward signals, relay
+//! the pty, reap the init and delete the container, exiting with its status.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use rustix::event::{poll, PollFd, PollFlags};
+
+use crate::create::{create, CreateOpts};
+use crate::error::{Context, Error, Result};
+use crate::state::Store;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOpts {
+    pub create: CreateOpts,
+    pub detach: bool,
+    pub keep: bool,
+    pub no_subreaper: bool,
+}
+
+/// Returns the exit code moat itself should exit with.
+pub fn run(store: &Store, o: &RunOpts) -> Result<i32> {
+    let mut co = o.create.clone();
+    co.foreground = !o.detach;
+    if o.detach {
+        let c = create(store, &co)?;
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(c.state.pid).expect("pid > 0"),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .at("pidfd_open", format!("pid {}", c.state.pid))?;
+        let id = c.state.id.clone();
+        let started = crate::ops::release_fifo(&c.locked, &pidfd);
+        drop(c);
+        if let Err(e) = started {
+            let _ = crate::ops::delete(store, &id, true);
+            return Err(e);
+        }
+        return Ok(0);
+    }
+    // Block the signals we forward before the init exists, so none is lost;
+    // the init unblocks them for itself.
+    let mut mask = SigSet::all();
+    mask.remove(Signal::SIGKILL);
+    mask.remove(Signal::SIGSTOP);
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
+        .at("block signals", "self")?;
+    if !o.no_subreaper {
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    }
+    let c = create(store, &co)?;
+    let id = c.state.id.clone();
+    let pid = c.state.pid;
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).expect("pid > 0"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .at("pidfd_open", format!("pid {pid}"))?;
+    let started = crate::ops::release_fifo(&c.locked, &pidfd);
+    let hooks = c.state.hooks.clone();
+    let bundle = c.state.bundle.clone();
+    let annotations = c.state.annotations.clone();
+    let pty = c.pty;
+    // Drop the lock so `state`, `kill` and friends work while we wait.
+    drop(c.locked);
+    if let Err(e) = started {
+        let _ = crate::ops::delete(store, &id, true);
+        return Err(e);
+    }
+    if let Some(h) = hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
+        let js = crate::hooks::state_json(&id, "running", pid, &bundle, annotations.as_ref());
+        if let Err(e) = crate::hooks::run("poststart", h, &js) {
+            let _ = crate::ops::delete(store, &id, true);
+            return Err(Error::Refused(e));
+        }
+    }
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).at("signalfd", "self")?;
+    let _raw = pty.as_ref().map(|m| RawTerminal::enter(m));
+    let code = wait_loop(pid, &sfd, pty.as_ref())?;
+    drop(_raw);
+    if !o.keep {
+        if let Err(e) = crate::ops::delete(store, &id, true) {
+            eprintln!("moat: warning: delete {id}: {e}");
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    Ok(code)
+}
+
+fn status_code(s: WaitStatus) -> Option<i32> {
+    match s {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+fn wait_loop(pid: i32, sfd: &SignalFd, pty: Option<&OwnedFd>) -> Result<i32> {
+    let stdin = std::io::stdin();
+    let mut stdin_open = pty.is_some();
+    let mut buf = [0u8; 8192];
+    if let Some(m) = pty {
+        copy_winsize(m);
+    }
+    loop {
+        let mut fds = vec![PollFd::new(sfd, PollFlags::IN)];
+        if let Some(m) = pty {
+            fds.push(PollFd::new(m, PollFlags::IN));
+            if stdin_open {
+                fds.push(PollFd::new(&stdin, PollFlags::IN));
+            }
+        }
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e).at("poll", "signals"),
+            Ok(_) => {}
+        }
+        let sig_ready = !fds[0].revents().is_empty();
+        let master_ready = fds.get(1).is_some_and(|f| !f.revents().is_empty());
+        let stdin_ready = fds.get(2).is_some_and(|f| !f.revents().is_empty());
+        drop(fds);
+        if master_ready {
+            let m = pty.expect("pty");
+            match rustix::io::read(m, &mut buf) {
+                Ok(0) | Err(rustix::io::Errno::IO) => {}
+                Ok(n) => {
+                    let _ = rustix::io::write(std::io::stdout(), &buf[..n]);
+                }
+                Err(_) => {}
+            }
+        }
+        if stdin_ready {
+            let m = pty.expect("pty");
+            match rustix::io::read(&stdin, &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = rustix::io::write(m, &buf[..n]);
+                }
+            }
+        }
+        if sig_ready {
+            let Ok(Some(si)) = sfd.read_signal() else {
+                continue;
+            };
+            let sig = si.ssi_signo as i32;
+            if sig == libc::SIGCHLD {
+                // Reap everything (we are a subreaper); stop when the init is gone.
+                loop {
+                    match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::StillAlive) | Err(_) => break,
+                        Ok(s) => {
+                            if s.pid() == Some(Pid::from_raw(pid)) {
+                                if let Some(c) = status_code(s) {
+                                    if let Some(m) = pty {
+                                        drain(m, &mut buf);
+                                    }
+                                    return Ok(c);
+                                }
+                            }
+                        }
+                    }
+                }
+            } else if sig == libc::SIGWINCH && pty.is_some() {
+                copy_winsize(pty.expect("pty"));
+            } else if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), s);
+            }
+        }
+    }
+}
+
+fn drain(m: &OwnedFd, buf: &mut [u8]) {
+    let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
+    while let Ok(n) = rustix::io::read(m, &mut *buf) {
+        if n == 0 {
+            break;
+        }
+        let _ = rustix::io::write(std::io::stdout(), &buf[..n]);
+    }
+}
+
+fn copy_winsize(m: &OwnedFd) {
+    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
+        let _ = rustix::termios::tcsetwinsize(m, ws);
+    }
+}
+
+/// Puts the caller's terminal in raw mode while relaying, restores on drop.
+struct RawTerminal {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl RawTerminal {
+    fn enter(_m: &OwnedFd) -> RawTerminal {
+        let stdin = std::io::stdin();
+        let saved = rustix::termios::tcgetattr(&stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
+        }
+        let _ = stdin.as_fd().as_raw_fd();
+        RawTerminal { saved }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, t);
+        }
+    }
+}
