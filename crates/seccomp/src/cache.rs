@@ -44,20 +44,10 @@ pub fn compile_cached(s: &LinuxSeccomp, cache_dir: &Path) -> Result<Program, Err
     let key = cache_key(s)?;
     check_dir(cache_dir)?;
     let path = cache_dir.join(format!("{}.bpf", hex(&key)));
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            if let Some(p) = decode(&bytes, &key) {
-                return Ok(p);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(Error::Io {
-                step: "reading cache entry",
-                path,
-                source,
-            })
-        }
+    // Any entry that cannot be read or does not check (missing, short,
+    // corrupt, another key, a directory in its place) is a miss.
+    if let Some(p) = std::fs::read(&path).ok().and_then(|b| decode(&b, &key)) {
+        return Ok(p);
     }
     let program = compile(s)?;
     // Best effort: a read-only or full cache must not fail a container start.

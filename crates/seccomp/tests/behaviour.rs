@@ -211,7 +211,7 @@ fn argument_filters() {
             s(AddressFamily::Alg, SockType::SeqPacket),
             s(AddressFamily::Inet, SockType::Raw),
             s(AddressFamily::Inet, SockType::Datagram),
-            s(AddressFamily::Inet6, SockType::Datagram),
+            s(AddressFamily::Inet, SockType::Stream),
             s(AddressFamily::Unix, SockType::Stream),
             errno(nix::sys::personality::get()),
         ];
