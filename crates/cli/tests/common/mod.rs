@@ -662,6 +662,16 @@ pub fn normalize_report(report: &Value, bundle: &Bundle, id: &str) -> Value {
         }
         v["mounts"] = Value::Object(keyed);
     }
+    // stdout/stderr are files made by run_command, named differently on every run
+    if let Some(Value::Array(fds)) = v.get_mut("stdio") {
+        let prefix = std::env::temp_dir().join("moat-e2e-out-");
+        let prefix = prefix.to_string_lossy();
+        for fd in fds.iter_mut() {
+            if fd.as_str().is_some_and(|s| s.starts_with(&*prefix)) {
+                *fd = "<output file>".into();
+            }
+        }
+    }
     if let Some(Value::Array(lines)) = v.get("cgroup").cloned() {
         let kept: Vec<Value> = lines
             .iter()
