@@ -553,3 +553,172 @@ fn default_spec_matches_runc() {
     }
     assert_json_eq("runc", &reports[0].0, "moat", &reports[1].0);
 }
+
+fn userns(c: &mut Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+/// User namespace with uid/gid maps: root inside is 100000 outside; the rootfs (owned by the
+/// host's root, unmapped) shows as the overflow id 65534.
+#[test]
+fn user_namespace_matches_runc() {
+    let reports = run_checker_both(
+        || {
+            Bundle::with_checker(|c| {
+                userns(c);
+                c["process"]["args"] = json!([
+                    "/checker",
+                    "--probe",
+                    "/etc",
+                    "--probe",
+                    "/proc/sys/kernel/hostname"
+                ]);
+            })
+        },
+        "userns",
+    );
+    for (name, (r, _)) in ["runc", "moat"].iter().zip(&reports) {
+        let ctx = |what: &str| format!("{name}: {what}; report:\n{r:#}");
+        assert_eq!(r["namespaces"]["user"], "new", "{}", ctx("user ns"));
+        assert_eq!(
+            r["uid_map"],
+            json!(["0 100000 65536"]),
+            "{}",
+            ctx("uid_map")
+        );
+        assert_eq!(
+            r["gid_map"],
+            json!(["0 100000 65536"]),
+            "{}",
+            ctx("gid_map")
+        );
+        assert_eq!(r["uid"], 0, "{}", ctx("uid"));
+        assert_eq!(
+            r["probes"]["/etc"]["uid"],
+            65534,
+            "{}",
+            ctx("unmapped owner")
+        );
+        assert_eq!(r["pid"], 1, "{}", ctx("pid"));
+    }
+    assert_json_eq("runc", &reports[0].0, "moat", &reports[1].0);
+}
+
+/// Seccomp profile denying mkdir/mkdirat with EPERM: busybox mkdir fails inside (on a
+/// writable tmpfs, so the failure can only come from the filter), other syscalls work.
+#[test]
+fn seccomp_denies_mkdir() {
+    for rt in Runtime::both() {
+        let bundle = Bundle::new(|c| {
+            c["process"]["args"] = json!([
+                "sh",
+                "-c",
+                "touch /tmp/file && echo touch-ok; mkdir /tmp/dir; echo mkdir=$?"
+            ]);
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+                ]
+            });
+        });
+        let id = unique_id("seccomp");
+        let out = rt.run(&bundle, &id);
+        assert_eq!(out.code(), Some(0), "{}:\n{}", rt.name, out.describe());
+        let so = out.stdout_str();
+        assert!(
+            so.contains("touch-ok"),
+            "{}: touch failed:\n{}",
+            rt.name,
+            out.describe()
+        );
+        assert!(
+            so.contains("mkdir=1"),
+            "{}: mkdir not denied:\n{}",
+            rt.name,
+            out.describe()
+        );
+        assert!(
+            out.stderr_str().contains("Operation not permitted"),
+            "{}: mkdir error is not EPERM:\n{}",
+            rt.name,
+            out.describe()
+        );
+    }
+}
+
+/// Time namespace with offsets. runc 1.1 does not know the "time" namespace: it fails with
+/// exit 1 and `namespace {"time" ""} does not exist`. So this is an absolute, moat-only check
+/// (skipped when MOAT_E2E_BINARY points at runc).
+#[test]
+fn time_namespace_moat_only() {
+    let runc = Runtime::runc();
+    let time_ns = |c: &mut Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({
+            "monotonic": {"secs": 10 * 86400, "nanos": 0},
+            "boottime": {"secs": 10 * 86400, "nanos": 0}
+        });
+    };
+    let b = Bundle::new(time_ns);
+    let out = runc.run(&b, &unique_id("timens"));
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "runc 1.1 accepted a time namespace?\n{}",
+        out.describe()
+    );
+
+    let moat = Runtime::moat();
+    if moat.is_really_runc() {
+        eprintln!("skipping moat-only time namespace check: MOAT_E2E_BINARY is runc");
+        return;
+    }
+    let b = Bundle::with_checker(|c| {
+        time_ns(c);
+        c["process"]["args"] = json!(["/checker"]);
+    });
+    let id = unique_id("timens");
+    let out = moat.run(&b, &id);
+    assert_eq!(out.code(), Some(0), "moat:\n{}", out.describe());
+    let r = normalize_report(&parse_report(&moat, &out), &b, &id);
+    assert_eq!(r["namespaces"]["time"], "new", "moat: time ns: {r:#}");
+
+    // /proc/uptime follows the boottime offset: at least 10 days more than the host's.
+    let b = Bundle::new(|c| {
+        time_ns(c);
+        c["process"]["args"] = json!(["cat", "/proc/uptime"]);
+    });
+    let out = moat.run(&b, &unique_id("timens"));
+    assert_eq!(out.code(), Some(0), "moat:\n{}", out.describe());
+    let inside: f64 = out
+        .stdout_str()
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("moat: bad /proc/uptime:\n{}", out.describe()));
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside >= host + 9.0 * 86400.0,
+        "moat: uptime inside {inside} vs host {host}: boottime offset not applied"
+    );
+}
