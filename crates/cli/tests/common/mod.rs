@@ -197,6 +197,25 @@ impl Bundle {
     }
 }
 
+impl Drop for Bundle {
+    /// Host mounts under the bundle (made by a test, or leaked by a runtime) would make the
+    /// temp dir removal fail: detach them first, deepest first.
+    fn drop(&mut self) {
+        let prefix = format!("{}/", self.path_str());
+        let mut points: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|mp| mp.starts_with(&prefix))
+            .map(String::from)
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for mp in points {
+            let _ = Command::new("umount").arg("-l").arg(&mp).status();
+        }
+    }
+}
+
 /// Drives one runtime binary with its own `--root`.
 pub struct Runtime {
     pub binary: PathBuf,
