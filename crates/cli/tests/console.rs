@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// Gives up (returns None) when `runtime_done()` says the runtime exited without connecting.
 fn receive_master(listener: &UnixListener, runtime_done: impl Fn() -> bool) -> Option<File> {
     listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + CMD_TIMEOUT;
+    let deadline = Instant::now() + cmd_timeout();
     let stream: UnixStream = loop {
         match listener.accept() {
             Ok((s, _)) => break s,
@@ -35,7 +35,7 @@ fn receive_master(listener: &UnixListener, runtime_done: impl Fn() -> bool) -> O
         }
     };
     stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(CMD_TIMEOUT)).unwrap();
+    stream.set_read_timeout(Some(cmd_timeout())).unwrap();
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -126,7 +126,7 @@ fn run_with_console_socket() {
             }
             String::from_utf8_lossy(&all).into_owned()
         });
-        let status = wait_pid(pid, CMD_TIMEOUT)
+        let status = wait_pid(pid, cmd_timeout())
             .unwrap_or_else(|| panic!("{}: container init {pid} did not exit", rt.name));
         let transcript = reader.join().unwrap();
         assert_eq!(

@@ -183,7 +183,7 @@ fn run_detached_then_force_delete() {
         );
         assert_eq!(rt.state_output(&id).code(), Some(1));
         // The init is gone (it may linger as a zombie only briefly; it is not our child).
-        let deadline = std::time::Instant::now() + CMD_TIMEOUT;
+        let deadline = std::time::Instant::now() + cmd_timeout();
         while std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| !s.contains(") Z"))
             .unwrap_or(false)

@@ -22,8 +22,15 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Longest any single runtime invocation may take before the harness gives up (and kills it).
-pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest any single runtime invocation (or wait) may take before the harness gives up and
+/// kills it: 60 s, or `$MOAT_E2E_TIMEOUT_SECS`.
+pub fn cmd_timeout() -> Duration {
+    let secs = std::env::var("MOAT_E2E_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -299,11 +306,11 @@ impl Runtime {
         c
     }
 
-    /// Runs `binary --root ROOT <args>` to completion (bounded by CMD_TIMEOUT).
+    /// Runs `binary --root ROOT <args>` to completion (bounded by cmd_timeout()).
     /// stdout/stderr go to files, so a container that inherits them cannot block us: we wait
     /// for the runtime process to exit, not for EOF.
     pub fn exec<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        run_command(self.command(args), CMD_TIMEOUT)
+        run_command(self.command(args), cmd_timeout())
     }
 
     pub fn run(&self, bundle: &Bundle, id: &str) -> Output {
@@ -383,7 +390,7 @@ impl Runtime {
 
     /// Waits (bounded) until `state` reports `status`.
     pub fn wait_status(&self, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + CMD_TIMEOUT;
+        let deadline = Instant::now() + cmd_timeout();
         loop {
             let out = self.state_output(id);
             if out.status.success() {
@@ -420,14 +427,15 @@ impl Drop for Runtime {
     /// Best effort: force-delete whatever is still registered under our --root.
     fn drop(&mut self) {
         let mut ids: Vec<String> = self.root_entries();
-        let out = run_command(self.command(&["list", "-q"]), Duration::from_secs(10));
-        if out.status.success() {
-            ids.extend(out.stdout_str().lines().map(|l| l.trim().to_string()));
+        if let Ok(out) = try_run_command(self.command(&["list", "-q"]), Duration::from_secs(10)) {
+            if out.status.success() {
+                ids.extend(out.stdout_str().lines().map(|l| l.trim().to_string()));
+            }
         }
         ids.sort();
         ids.dedup();
         for id in ids.iter().filter(|i| !i.is_empty()) {
-            let _ = run_command(
+            let _ = try_run_command(
                 self.command(&["delete", "--force", id.as_str()]),
                 Duration::from_secs(10),
             );
@@ -437,33 +445,50 @@ impl Drop for Runtime {
 
 /// Runs `cmd` with stdout/stderr redirected to temp files, bounded by `timeout` (the process
 /// is SIGKILLed and the call panics past it).
-pub fn run_command(mut cmd: Command, timeout: Duration) -> Output {
+pub fn run_command(cmd: Command, timeout: Duration) -> Output {
+    let desc = format!("{cmd:?}");
+    try_run_command(cmd, timeout).unwrap_or_else(|(out, err)| {
+        panic!(
+            "{desc} did not finish within {timeout:?}\nstdout so far: {out}\nstderr so far: {err}"
+        )
+    })
+}
+
+/// Like `run_command` but never panics (for Drop impls: a panic while unwinding aborts the
+/// whole test binary). On timeout the process is killed and its partial output returned as
+/// Err((stdout, stderr)).
+pub fn try_run_command(mut cmd: Command, timeout: Duration) -> Result<Output, (String, String)> {
     let tmp = TempDir::new("out");
     let out_path = tmp.path().join("stdout");
     let err_path = tmp.path().join("stderr");
-    cmd.stdout(fs::File::create(&out_path).unwrap());
-    cmd.stderr(fs::File::create(&err_path).unwrap());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let status = wait_timeout(&mut child, timeout).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "{cmd:?} did not finish within {timeout:?}\nstdout so far: {}\nstderr so far: {}",
-            fs::read_to_string(&out_path).unwrap_or_default(),
-            fs::read_to_string(&err_path).unwrap_or_default()
-        );
-    });
-    Output {
-        status,
-        stdout: fs::read(&out_path).unwrap_or_default(),
-        stderr: fs::read(&err_path).unwrap_or_default(),
+    let files = fs::File::create(&out_path).and_then(|o| Ok((o, fs::File::create(&err_path)?)));
+    let (o, e) = files.map_err(|e| (String::new(), format!("temp file: {e}")))?;
+    cmd.stdout(o);
+    cmd.stderr(e);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| (String::new(), format!("spawn {cmd:?}: {e}")))?;
+    match wait_timeout(&mut child, timeout) {
+        Some(status) => Ok(Output {
+            status,
+            stdout: fs::read(&out_path).unwrap_or_default(),
+            stderr: fs::read(&err_path).unwrap_or_default(),
+        }),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err((
+                fs::read_to_string(&out_path).unwrap_or_default(),
+                fs::read_to_string(&err_path).unwrap_or_default(),
+            ))
+        }
     }
 }
 
 pub fn wait_timeout(child: &mut std::process::Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
+        if let Ok(Some(st)) = child.try_wait() {
             return Some(st);
         }
         if Instant::now() > deadline {
