@@ -85,7 +85,12 @@ pub(crate) fn check_token(what: &'static str, s: &str) -> Result<(), Error> {
 
 /// Keys of linux.resources.unified name a file in the cgroup dir.
 pub(crate) fn check_unified_key(k: &str) -> Result<(), Error> {
-    if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
+    // cgroup.procs/threads would move arbitrary tasks; cgroup.subtree_control is ours.
+    let forbidden = matches!(
+        k,
+        "cgroup.procs" | "cgroup.threads" | "cgroup.subtree_control"
+    );
+    if forbidden || k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
         return Err(Error::InvalidValue {
             what: "unified",
             detail: format!("{k:?} is not a cgroup control file name"),
@@ -171,7 +176,8 @@ mod tests {
         assert!(check_token("x", "eth0 1\nlo").is_err());
         assert!(check_unified_key("memory.high").is_ok());
         assert!(check_unified_key("../memory.high").is_err());
-        assert!(check_unified_key("cgroup.procs").is_ok());
+        assert!(check_unified_key("cgroup.procs").is_err());
+        assert!(check_unified_key("cgroup.max.depth").is_ok());
     }
 
     #[test]
