@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use moat_container::{ops, run, CreateOpts, Store};
 
 #[derive(Parser, Debug)]
-#[command(name = "moat", version, about = "moat: a secure-by-default OCI container runtime, a drop-in for runc")]
+#[command(
+    name = "moat",
+    version,
+    about = "moat: a secure-by-default OCI container runtime, a drop-in for runc"
+)]
 struct Cli {
     /// enable debug logging
     #[arg(long, global = true)]
@@ -208,7 +212,14 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                             serde_json::Value::String(s) => s.clone(),
                             other => other.to_string(),
                         };
-                        [s("id"), s("pid"), s("status"), s("bundle"), s("created"), s("owner")]
+                        [
+                            s("id"),
+                            s("pid"),
+                            s("status"),
+                            s("bundle"),
+                            s("created"),
+                            s("owner"),
+                        ]
                     })
                     .collect();
                 write!(out, "{}", table(&rows))?;

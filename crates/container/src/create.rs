@@ -110,7 +110,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let new_user = new.contains(CloneFlags::CLONE_NEWUSER);
     // The cgroup namespace is unshared by the init once it is in its cgroup,
     // the time namespace once its offsets are written.
-    let mut clone_flags = new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+    let mut clone_flags =
+        new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
     // Joining a namespace owned by another user namespace must happen before
     // a new user namespace exists: then the init unshares after its setns.
     let mut unshare = CloneFlags::empty();
@@ -161,9 +162,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     // Record the cgroup dirs before creating them.
     undo.locked().save(&st)?;
     cgroup.create()?;
-    if let Some(r) = linux.resources() {
-        cgroup.apply(r)?;
-    }
+    cgroup.apply(&effective_resources(linux.resources().as_ref()))?;
     let fifo = undo.locked().fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .at("create exec fifo", &fifo)?;
@@ -192,17 +191,22 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         });
 
     if let Some(fd) = &pid_join {
-        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).at("setns pid for children", "pid")?;
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .at("setns pid for children", "pid")?;
     }
     let v2_fd = cgroup.v2_dir_fd();
     let cloned = moat_sys::clone3(clone_flags.bits() as u64, v2_fd.as_ref().map(|f| f.as_fd()));
     if pid_join.is_some() {
         let me = std::fs::File::open("/proc/self/ns/pid").at("open", "/proc/self/ns/pid")?;
-        nix::sched::setns(me.as_fd(), CloneFlags::CLONE_NEWPID).at("restore pid namespace", "pid")?;
+        nix::sched::setns(me.as_fd(), CloneFlags::CLONE_NEWPID)
+            .at("restore pid namespace", "pid")?;
     }
     let pid = match cloned.at("clone init", o.bundle.clone())? {
         moat_sys::Cloned::Child => {
             drop(parent_end);
+            // The state-dir lock must die with the parent, not live on in
+            // the init while it waits for `start`.
+            moat_sys::close_inherited(undo.locked().lock_raw_fd());
             let a = InitArgs {
                 spec,
                 rootfs: &cfg.rootfs,
@@ -250,15 +254,27 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 parent_end.send(&Msg::Go).at("write sync channel", "init")?;
             }
             Msg::HooksPoint => {
-                let js = crate::hooks::state_json(&o.id, "creating", pid, &cfg.bundle, spec.annotations().as_ref());
-                crate::hooks::run("prestart/createRuntime", &runtime_hooks, &js).map_err(Error::Refused)?;
-                parent_end.send(&Msg::HooksDone(js)).at("write sync channel", "init")?;
+                let js = crate::hooks::state_json(
+                    &o.id,
+                    "creating",
+                    pid,
+                    &cfg.bundle,
+                    spec.annotations().as_ref(),
+                );
+                crate::hooks::run("prestart/createRuntime", &runtime_hooks, &js)
+                    .map_err(Error::Refused)?;
+                parent_end
+                    .send(&Msg::HooksDone(js))
+                    .at("write sync channel", "init")?;
             }
             Msg::Pty => {
                 let fd = fd.ok_or_else(|| Error::Refused("init sent no pty master".into()))?;
                 match &console {
                     Some(sock) => sync::send_bytes_fd(sock.as_fd(), b"/dev/ptmx", Some(fd.as_fd()))
-                        .at("send pty master to console socket", o.console_socket.clone().unwrap_or_default())?,
+                        .at(
+                            "send pty master to console socket",
+                            o.console_socket.clone().unwrap_or_default(),
+                        )?,
                     None => pty = Some(fd),
                 }
             }
@@ -283,6 +299,37 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     })
 }
 
+/// The config's resources plus runc's always-allowed devices, appended after
+/// the config's own device rules (so a config's "deny all" still lets the
+/// container use /dev/null, its pty and friends).
+pub fn effective_resources(
+    r: Option<&oci_spec::runtime::LinuxResources>,
+) -> oci_spec::runtime::LinuxResources {
+    let mut r = r.cloned().unwrap_or_default();
+    let mut devs = r.devices().clone().unwrap_or_default();
+    let allowed: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+        serde_json::from_str(DEFAULT_ALLOWED_DEVICES).expect("static device list parses");
+    devs.extend(allowed);
+    r.set_devices(Some(devs));
+    r
+}
+
+/// runc 1.1's `AllowedDevices`.
+const DEFAULT_ALLOWED_DEVICES: &str = r#"[
+ {"allow": true, "type": "c", "access": "m"},
+ {"allow": true, "type": "b", "access": "m"},
+ {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+ {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
+]"#;
+
 /// What was created so far, undone on drop unless disarmed.
 struct Undo<'a> {
     locked: Option<Locked>,
@@ -306,7 +353,10 @@ impl Drop for Undo<'_> {
             return;
         };
         if self.pid > 0 {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
         }
         if let Some(cg) = self.cgroup {
@@ -354,8 +404,14 @@ fn connect_console(p: &Path) -> Result<OwnedFd> {
 
 /// Write the pid file atomically, as runc does.
 pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.moat-tmp", p.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.moat-tmp",
+        p.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
     std::fs::write(&tmp, pid.to_string()).at("write pid file", &tmp)?;
     std::fs::rename(&tmp, p).at("write pid file", p)
 }

@@ -30,7 +30,9 @@ fn run_one(kind: &str, h: &Hook, state_json: &str) -> Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("{kind} hook {}: start: {e}", path.display()))?;
@@ -76,7 +78,13 @@ fn run_one(kind: &str, h: &Hook, state_json: &str) -> Result<(), String> {
 }
 
 /// The state document hooks receive (runtime-spec "State").
-pub fn state_json(id: &str, status: &str, pid: i32, bundle: &std::path::Path, annotations: Option<&std::collections::HashMap<String, String>>) -> String {
+pub fn state_json(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &std::path::Path,
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> String {
     let mut v = serde_json::json!({
         "ociVersion": "1.0.2",
         "id": id,
@@ -116,7 +124,10 @@ mod tests {
     fn failing_hook_is_named() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo boom >&2; exit 3"]}"#);
         let e = run("poststop", &[h], "{}").unwrap_err();
-        assert!(e.contains("poststop hook /bin/sh") && e.contains("boom"), "{e}");
+        assert!(
+            e.contains("poststop hook /bin/sh") && e.contains("boom"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -98,7 +98,13 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     }
     match recv(chan)? {
         Msg::Go => {}
-        m => return Err(Fail::new("unexpected sync message", format!("{m:?}"), libc::EPROTO)),
+        m => {
+            return Err(Fail::new(
+                "unexpected sync message",
+                format!("{m:?}"),
+                libc::EPROTO,
+            ))
+        }
     }
     if a.new_user {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).at("setresgid", "0")?;
@@ -131,9 +137,19 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         send(chan, &Msg::HooksPoint)?;
         match recv(chan)? {
             Msg::HooksDone(s) => hook_state = s,
-            m => return Err(Fail::new("unexpected sync message", format!("{m:?}"), libc::EPROTO)),
+            m => {
+                return Err(Fail::new(
+                    "unexpected sync message",
+                    format!("{m:?}"),
+                    libc::EPROTO,
+                ))
+            }
         }
-        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_deref()) {
+        if let Some(h) = spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.create_container().as_deref())
+        {
             crate::hooks::run("createContainer", h, &hook_state)
                 .map_err(|e| Fail::new("createContainer hook", e, libc::ECANCELED))?;
         }
@@ -144,7 +160,11 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     } else {
         rustix::process::chdir(a.rootfs).at("chdir", a.rootfs.display())?;
     }
-    for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         write_sysctl(k, v)?;
     }
     let process = spec.process().as_ref().expect("validated: process exists");
@@ -154,8 +174,8 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     for r in process.rlimits().as_deref().unwrap_or_default() {
         let name = serde_json::to_value(r.typ()).ok();
         let name = name.as_ref().and_then(|v| v.as_str()).unwrap_or("");
-        let res = rlimit_resource(name)
-            .ok_or_else(|| Fail::new("unknown rlimit", name, libc::EINVAL))?;
+        let res =
+            rlimit_resource(name).ok_or_else(|| Fail::new("unknown rlimit", name, libc::EINVAL))?;
         nix::sys::resource::setrlimit(res, r.soft(), r.hard()).at("setrlimit", name)?;
     }
     if let Some(adj) = process.oom_score_adj() {
@@ -165,10 +185,12 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     let args = process.args().as_deref().unwrap_or_default();
     let env: Vec<&str> = process.env().iter().flatten().map(|s| s.as_str()).collect();
     let exe = find_executable(&args[0], &env)?;
-    let c = |s: &str| CString::new(s).map_err(|_| Fail::new("argument contains NUL", s, libc::EINVAL));
+    let c =
+        |s: &str| CString::new(s).map_err(|_| Fail::new("argument contains NUL", s, libc::EINVAL));
     let argv = args.iter().map(|s| c(s)).collect::<R<Vec<_>>>()?;
     let envp = env.iter().map(|s| c(s)).collect::<R<Vec<_>>>()?;
-    let exe_c = CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| Fail::new("exe", exe.display(), libc::EINVAL))?;
+    let exe_c = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| Fail::new("exe", exe.display(), libc::EINVAL))?;
 
     send(chan, &Msg::Ready)?;
 
@@ -200,10 +222,20 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
 
 /// After start: startContainer hooks, then identity, capabilities,
 /// no_new_privs and seccomp in runc's order, then execve.
-fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], envp: &[CString]) -> R<Never> {
+fn finalize(
+    a: &InitArgs,
+    hook_state: &str,
+    exe: &CString,
+    argv: &[CString],
+    envp: &[CString],
+) -> R<Never> {
     let spec = a.spec;
     let process = spec.process().as_ref().expect("validated");
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_deref()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
         let st = hook_state.replacen("\"creating\"", "\"created\"", 1);
         crate::hooks::run("startContainer", h, &st)
             .map_err(|e| Fail::new("startContainer hook", e, libc::ECANCELED))?;
@@ -212,7 +244,8 @@ fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], env
     // Without no_new_privs the filter must go in while we still hold
     // CAP_SYS_ADMIN; with it, as late as possible.
     if let (Some(p), false) = (a.seccomp, nnp) {
-        p.load().map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
+        p.load()
+            .map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
     }
     let sets = process
         .capabilities()
@@ -226,7 +259,13 @@ fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], env
                 rustix::thread::CapabilitySet::from_bits_retain(1u64 << c),
             ) {
                 Ok(()) | Err(rustix::io::Errno::INVAL) => {}
-                Err(e) => return Err(Fail::new("drop bounding capability", caps::NAMES.get(c as usize).unwrap_or(&"?"), e.raw_os_error())),
+                Err(e) => {
+                    return Err(Fail::new(
+                        "drop bounding capability",
+                        caps::NAMES.get(c as usize).unwrap_or(&"?"),
+                        e.raw_os_error(),
+                    ))
+                }
             }
         }
     }
@@ -280,7 +319,8 @@ fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], env
         rustix::thread::set_no_new_privs(true).at("prctl PR_SET_NO_NEW_PRIVS", "1")?;
     }
     if let (Some(p), true) = (a.seccomp, nnp) {
-        p.load().map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
+        p.load()
+            .map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
     }
     moat_sys::close_fds_from(3 + a.preserve_fds, &[]).at("close inherited fds", "3..")?;
     let e = nix::unistd::execve(exe, argv, envp).unwrap_err();
@@ -289,34 +329,54 @@ fn finalize(a: &InitArgs, hook_state: &str, exe: &CString, argv: &[CString], env
 
 fn enter_time_ns(spec: &Spec) -> R<()> {
     nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).at("unshare", "time")?;
-    if let Some(offs) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offs) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    {
         let mut text = String::new();
         for (clock, o) in offs {
-            text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+            text.push_str(&format!(
+                "{clock} {} {}\n",
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            ));
         }
-        std::fs::write("/proc/self/timens_offsets", text).at("write", "/proc/self/timens_offsets")?;
+        std::fs::write("/proc/self/timens_offsets", text)
+            .at("write", "/proc/self/timens_offsets")?;
     }
     let f = std::fs::File::open("/proc/self/ns/time_for_children")
         .at("open", "/proc/self/ns/time_for_children")?;
-    nix::sched::setns(f.as_fd(), CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).at("setns", "time")?;
+    nix::sched::setns(f.as_fd(), CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .at("setns", "time")?;
     Ok(())
 }
 
 fn write_sysctl(key: &str, value: &str) -> R<()> {
     let rel = key.replace('.', "/");
     let path = format!("/proc/sys/{rel}");
-    let proc = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .at("open", "/proc")?;
+    let proc = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/proc")?;
     let st = rustix::fs::fstatfs(&proc).at("statfs", "/proc")?;
     if st.f_type != libc::PROC_SUPER_MAGIC {
-        return Err(Fail::new("verify procfs before sysctl", "/proc", libc::EXDEV));
+        return Err(Fail::new(
+            "verify procfs before sysctl",
+            "/proc",
+            libc::EXDEV,
+        ));
     }
     let fd = rustix::fs::openat2(
         &proc,
         format!("sys/{rel}"),
         OFlags::WRONLY | OFlags::CLOEXEC | OFlags::TRUNC,
         Mode::empty(),
-        rustix::fs::ResolveFlags::BENEATH | rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+        rustix::fs::ResolveFlags::BENEATH
+            | rustix::fs::ResolveFlags::NO_SYMLINKS
+            | rustix::fs::ResolveFlags::NO_MAGICLINKS,
     )
     .at("open sysctl", &path)?;
     rustix::io::write(&fd, value.as_bytes()).at("write sysctl", &path)?;
@@ -331,10 +391,18 @@ fn setup_pty(chan: &Channel, uid: u32, gid: u32) -> R<()> {
     unlockpt(&master).at("unlockpt", "/dev/ptmx")?;
     let name = ptsname(&master, Vec::new()).at("ptsname", "/dev/ptmx")?;
     let name = name.to_string_lossy().into_owned();
-    let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
-        .at("open pty slave", &name)?;
-    rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)))
-        .at("chown pty slave", &name)?;
+    let slave = rustix::fs::open(
+        name.as_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open pty slave", &name)?;
+    rustix::fs::fchown(
+        &slave,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    )
+    .at("chown pty slave", &name)?;
     rustix::process::setsid().at("setsid", "self")?;
     rustix::process::ioctl_tiocsctty(&slave).at("TIOCSCTTY", &name)?;
     rustix::stdio::dup2_stdin(&slave).at("dup2 pty slave", &name)?;
@@ -383,7 +451,14 @@ fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
         return if ok(&p) {
             Ok(p)
         } else {
-            Err(Fail::new("exec: stat", arg0, rustix::fs::stat(&p).err().map(|e| e.raw_os_error()).unwrap_or(libc::EACCES)))
+            Err(Fail::new(
+                "exec: stat",
+                arg0,
+                rustix::fs::stat(&p)
+                    .err()
+                    .map(|e| e.raw_os_error())
+                    .unwrap_or(libc::EACCES),
+            ))
         };
     }
     let path = env
@@ -396,5 +471,9 @@ fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
             return Ok(p);
         }
     }
-    Err(Fail::new("exec: executable file not found in $PATH", arg0, libc::ENOENT))
+    Err(Fail::new(
+        "exec: executable file not found in $PATH",
+        arg0,
+        libc::ENOENT,
+    ))
 }

@@ -55,7 +55,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(Error::Refused(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
         .map_err(|_| Error::Refused(format!("unknown signal {s:?}")))
@@ -99,7 +103,11 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let l = Loaded::open(store, id)?;
     match l.status() {
         Status::Created => {}
-        Status::Stopped => return Err(Error::Refused("cannot start a container that has stopped".into())),
+        Status::Stopped => {
+            return Err(Error::Refused(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
         s => {
             return Err(Error::Refused(format!(
                 "cannot start an already running container (status {})",
@@ -111,7 +119,8 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let pidfd = init_pidfd(st).ok_or_else(|| Error::Refused("container init is gone".into()))?;
     release_fifo(&l.locked, &pidfd)?;
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
-        let js = crate::hooks::state_json(id, "running", st.pid, &st.bundle, st.annotations.as_ref());
+        let js =
+            crate::hooks::state_json(id, "running", st.pid, &st.bundle, st.annotations.as_ref());
         crate::hooks::run("poststart", h, &js).map_err(Error::Refused)?;
     }
     Ok(())
@@ -121,8 +130,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// of hanging when the init dies first.
 pub fn release_fifo(l: &Locked, pidfd: &OwnedFd) -> Result<()> {
     let path = l.fifo();
-    let fifo = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-        .at("open exec fifo", &path)?;
+    let fifo = rustix::fs::open(
+        &path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open exec fifo", &path)?;
     loop {
         let mut fds = [
             PollFd::new(&fifo, PollFlags::IN),
@@ -209,7 +222,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             remove_dirs(&st.cgroup_paths);
         }
         if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
-            let js = crate::hooks::state_json(id, "stopped", st.pid, &st.bundle, st.annotations.as_ref());
+            let js = crate::hooks::state_json(
+                id,
+                "stopped",
+                st.pid,
+                &st.bundle,
+                st.annotations.as_ref(),
+            );
             if let Err(e) = crate::hooks::run("poststop", h, &js) {
                 eprintln!("moat: warning: {e}");
             }
@@ -227,7 +246,10 @@ pub fn kill_cgroup(cg: &dyn moat_cgroups::Cgroup) {
             return;
         }
         for p in pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }

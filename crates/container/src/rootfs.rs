@@ -55,7 +55,13 @@ fn ensure(root: &OwnedFd, p: &Path, kind: Kind, strict: bool) -> R<OwnedFd> {
     match resolve(root, p, strict) {
         Ok(fd) => return check_not_root(root, fd, p),
         Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => return Err(Fail::new("resolve mount destination", disp, e.raw_os_error())),
+        Err(e) => {
+            return Err(Fail::new(
+                "resolve mount destination",
+                disp,
+                e.raw_os_error(),
+            ))
+        }
     }
     let comps: Vec<&std::ffi::OsStr> = p
         .components()
@@ -92,7 +98,8 @@ fn ensure(root: &OwnedFd, p: &Path, kind: Kind, strict: bool) -> R<OwnedFd> {
                         }
                     }
                 }
-                cur = resolve(root, &prefix, strict).at("resolve mount destination", prefix.display())?;
+                cur = resolve(root, &prefix, strict)
+                    .at("resolve mount destination", prefix.display())?;
             }
             Err(e) => {
                 return Err(Fail::new(
@@ -147,7 +154,9 @@ fn host_cgroup_hierarchies() -> Vec<Hierarchy> {
         if !mp.starts_with("/sys/fs/cgroup") {
             continue;
         }
-        let name = mp.trim_start_matches("/sys/fs/cgroup").trim_start_matches('/');
+        let name = mp
+            .trim_start_matches("/sys/fs/cgroup")
+            .trim_start_matches('/');
         match fstype {
             "cgroup2" => out.push(Hierarchy {
                 name: name.to_string(),
@@ -250,8 +259,14 @@ impl Prepare<'_> {
         let mounts = self.spec.mounts().as_deref().unwrap_or_default();
         let mut dev_is_bind = false;
         for m in mounts {
-            let opts = mountopts::parse(m.options().as_deref().unwrap_or_default())
-                .map_err(|_| Fail::new("parse mount options", m.destination().display(), libc::EINVAL))?;
+            let opts =
+                mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(|_| {
+                    Fail::new(
+                        "parse mount options",
+                        m.destination().display(),
+                        libc::EINVAL,
+                    )
+                })?;
             if m.destination() == Path::new("/dev") && opts.is_bind() {
                 dev_is_bind = true;
             }
@@ -266,16 +281,18 @@ impl Prepare<'_> {
     fn mount_one(&self, root: &OwnedFd, m: &Mount, o: &MountOpts) -> R<()> {
         let dest = m.destination();
         let typ = m.typ().as_deref().unwrap_or("");
-        let pseudo = matches!(typ, "proc" | "sysfs" | "cgroup" | "cgroup2" | "devpts" | "mqueue");
+        let pseudo = matches!(
+            typ,
+            "proc" | "sysfs" | "cgroup" | "cgroup2" | "devpts" | "mqueue"
+        );
         let strict = pseudo
             || dest.starts_with("/proc")
             || dest.starts_with("/sys")
             || dest.starts_with("/dev");
         if o.is_bind() {
-            let src = m
-                .source()
-                .as_ref()
-                .ok_or_else(|| Fail::new("bind mount without source", dest.display(), libc::EINVAL))?;
+            let src = m.source().as_ref().ok_or_else(|| {
+                Fail::new("bind mount without source", dest.display(), libc::EINVAL)
+            })?;
             let src = if src.is_absolute() {
                 src.clone()
             } else {
@@ -300,7 +317,8 @@ impl Prepare<'_> {
             let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
             if !extra.is_empty() {
                 // Re-open: the fd still points at the covered directory.
-                let dfd = resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
+                let dfd =
+                    resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
                 bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
             }
             return self.propagate(root, dest, o, strict);
@@ -310,16 +328,30 @@ impl Prepare<'_> {
         }
         let dfd = ensure(root, dest, Kind::Dir, strict)?;
         let target = fd_path(&dfd);
-        let src = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ));
+        let src = m
+            .source()
+            .as_ref()
+            .map(|s| s.as_path())
+            .unwrap_or(Path::new(typ));
         let data = (!o.data.is_empty()).then_some(o.data.as_str());
         let r = mount(Some(src), target.as_str(), Some(typ), o.flags, data);
         match (r, typ) {
             (Ok(()), _) => {}
             // In a user namespace the gid= of devpts may be unmapped.
             (Err(nix::errno::Errno::EINVAL), "devpts") if o.data.contains("gid=") => {
-                let data: Vec<&str> = o.data.split(',').filter(|d| !d.starts_with("gid=")).collect();
-                mount(Some(src), target.as_str(), Some(typ), o.flags, Some(data.join(",").as_str()))
-                    .at("mount devpts", dest.display())?;
+                let data: Vec<&str> = o
+                    .data
+                    .split(',')
+                    .filter(|d| !d.starts_with("gid="))
+                    .collect();
+                mount(
+                    Some(src),
+                    target.as_str(),
+                    Some(typ),
+                    o.flags,
+                    Some(data.join(",").as_str()),
+                )
+                .at("mount devpts", dest.display())?;
             }
             // sysfs needs a network namespace owned by our user namespace:
             // fall back to a read-only bind of the host's /sys, as runc does.
@@ -332,7 +364,8 @@ impl Prepare<'_> {
                     NONE,
                 )
                 .at("bind sysfs", dest.display())?;
-                let dfd = resolve(root, dest, true).at("resolve mount destination", dest.display())?;
+                let dfd =
+                    resolve(root, dest, true).at("resolve mount destination", dest.display())?;
                 bind_remount(&fd_path(&dfd), &dfd, o.flags | MsFlags::MS_RDONLY)
                     .at("remount sysfs", dest.display())?;
             }
@@ -369,8 +402,14 @@ impl Prepare<'_> {
         let dfd = ensure(root, dest, Kind::Dir, true)?;
         let pure_v2 = hs.len() == 1 && hs[0].v2 && hs[0].name.is_empty();
         if pure_v2 {
-            mount(Some("cgroup2"), fd_path(&dfd).as_str(), Some("cgroup2"), o.flags, NONE)
-                .at("mount cgroup2", dest.display())?;
+            mount(
+                Some("cgroup2"),
+                fd_path(&dfd).as_str(),
+                Some("cgroup2"),
+                o.flags,
+                NONE,
+            )
+            .at("mount cgroup2", dest.display())?;
             return Ok(());
         }
         mount(
@@ -392,9 +431,20 @@ impl Prepare<'_> {
             } else {
                 ("cgroup", Some(h.opts.as_str()))
             };
-            let fl = flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
-            mount(Some("cgroup"), fd_path(&sfd).as_str(), Some(fstype), fl, data)
-                .at("mount cgroup", sub.display())?;
+            let fl = flags
+                | if ro {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+            mount(
+                Some("cgroup"),
+                fd_path(&sfd).as_str(),
+                Some(fstype),
+                fl,
+                data,
+            )
+            .at("mount cgroup", sub.display())?;
         }
         if ro {
             let dfd = resolve(root, dest, true).at("resolve mount destination", dest.display())?;
@@ -428,7 +478,16 @@ impl Prepare<'_> {
             if cfg.iter().any(|d| d.path() == &p) {
                 continue;
             }
-            self.make_device(root, &p, FileType::CharacterDevice, major, minor, 0o666, None, None)?;
+            self.make_device(
+                root,
+                &p,
+                FileType::CharacterDevice,
+                major,
+                minor,
+                0o666,
+                None,
+                None,
+            )?;
         }
         for d in cfg {
             let ft = match d.typ() {
@@ -436,7 +495,11 @@ impl Prepare<'_> {
                 LinuxDeviceType::B => FileType::BlockDevice,
                 LinuxDeviceType::P => FileType::Fifo,
                 LinuxDeviceType::A => {
-                    return Err(Fail::new("device type 'a' is not a file", d.path().display(), libc::EINVAL))
+                    return Err(Fail::new(
+                        "device type 'a' is not a file",
+                        d.path().display(),
+                        libc::EINVAL,
+                    ))
                 }
             };
             self.make_device(
@@ -501,10 +564,17 @@ impl Prepare<'_> {
             return Ok(());
         }
         let parent = p.parent().unwrap_or(Path::new("/"));
-        let name = p.file_name().ok_or_else(|| Fail::new("device path", disp, libc::EINVAL))?;
+        let name = p
+            .file_name()
+            .ok_or_else(|| Fail::new("device path", disp, libc::EINVAL))?;
         let pfd = ensure(root, parent, Kind::Dir, true)?;
-        let dirfd = rustix::fs::openat(&pfd, ".", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .at("open device dir", parent.display())?;
+        let dirfd = rustix::fs::openat(
+            &pfd,
+            ".",
+            OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .at("open device dir", parent.display())?;
         match rustix::fs::unlinkat(&dirfd, name, rustix::fs::AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => {}
             Err(e) => return Err(Fail::new("replace device", disp, e.raw_os_error())),
@@ -513,9 +583,15 @@ impl Prepare<'_> {
         rustix::fs::mknodat(&dirfd, name, ft, Mode::from_raw_mode(mode & 0o7777), dev)
             .at("mknod", disp)?;
         // mknod applies the umask: set the mode exactly.
-        let f = rustix::fs::openat(&dirfd, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .at("open device", disp)?;
-        rustix::fs::chmod(fd_path(&f).as_str(), Mode::from_raw_mode(mode & 0o7777)).at("chmod device", disp)?;
+        let f = rustix::fs::openat(
+            &dirfd,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .at("open device", disp)?;
+        rustix::fs::chmod(fd_path(&f).as_str(), Mode::from_raw_mode(mode & 0o7777))
+            .at("chmod device", disp)?;
         if uid.is_some() || gid.is_some() {
             rustix::fs::chownat(
                 &dirfd,
@@ -539,7 +615,11 @@ fn symlink_if_missing(dev: &OwnedFd, target: &str, link: &str) -> R<()> {
         .at("open", "/dev")?;
     match rustix::fs::symlinkat(target, &dirfd, link) {
         Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(e) => Err(Fail::new("symlink", format!("/dev/{link}"), e.raw_os_error())),
+        Err(e) => Err(Fail::new(
+            "symlink",
+            format!("/dev/{link}"),
+            e.raw_os_error(),
+        )),
     }
 }
 
@@ -562,22 +642,37 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> R<()> {
 /// After pivot_root: masked and read-only paths, read-only rootfs, and the
 /// final propagation of "/".
 pub fn finish(spec: &Spec) -> R<()> {
-    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .at("open", "/")?;
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/")?;
     let linux = spec.linux().as_ref();
-    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
     if !masked.is_empty() {
         mask_paths(&root, masked)?;
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
         let fd = match resolve(&root, Path::new(p), true) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => continue,
             Err(e) => return Err(Fail::new("resolve readonly path", p, e.raw_os_error())),
         };
         let t = fd_path(&fd);
-        mount(Some(t.as_str()), t.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-            .at("bind readonly path", p)?;
+        mount(
+            Some(t.as_str()),
+            t.as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .at("bind readonly path", p)?;
         let fd = resolve(&root, Path::new(p), true).at("resolve readonly path", p)?;
         bind_remount(
             &fd_path(&fd),
@@ -586,7 +681,11 @@ pub fn finish(spec: &Spec) -> R<()> {
         )
         .at("remount readonly path", p)?;
     }
-    if spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
         bind_remount("/", &root, MsFlags::MS_RDONLY).at("remount rootfs read-only", "/")?;
     }
     if let Some(p) = linux
@@ -606,7 +705,11 @@ fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
     if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
         || st.st_rdev != rustix::fs::makedev(1, 3)
     {
-        return Err(Fail::new("verify /dev/null is the null device", "/dev/null", libc::EPERM));
+        return Err(Fail::new(
+            "verify /dev/null is the null device",
+            "/dev/null",
+            libc::EPERM,
+        ));
     }
     for p in masked {
         let fd = match resolve(root, Path::new(p), true) {
@@ -617,11 +720,23 @@ fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
         let st = rustix::fs::fstat(&fd).at("stat masked path", p)?;
         let t = fd_path(&fd);
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            mount(Some("tmpfs"), t.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))
-                .at("mask directory", p)?;
+            mount(
+                Some("tmpfs"),
+                t.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0"),
+            )
+            .at("mask directory", p)?;
         } else {
-            mount(Some(fd_path(&null).as_str()), t.as_str(), NONE, MsFlags::MS_BIND, NONE)
-                .at("mask file", p)?;
+            mount(
+                Some(fd_path(&null).as_str()),
+                t.as_str(),
+                NONE,
+                MsFlags::MS_BIND,
+                NONE,
+            )
+            .at("mask file", p)?;
         }
     }
     Ok(())

@@ -103,7 +103,9 @@ pub fn check_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Refused(format!("invalid container id format: {id:?}")))
+        Err(Error::Refused(format!(
+            "invalid container id format: {id:?}"
+        )))
     }
 }
 
@@ -188,6 +190,12 @@ fn lock_dir(dir: &Path) -> Result<File> {
 impl Locked {
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.lock.as_fd()
+    }
+
+    /// The raw lock fd, for the cloned init to close its inherited copy.
+    pub fn lock_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.lock.as_raw_fd()
     }
 
     pub fn load(&self) -> Result<Option<State>> {

@@ -9,4 +9,4 @@
 pub mod process;
 pub mod seccomp;
 
-pub use process::{clone3, close_fds_from, exit_now, Cloned};
+pub use process::{clone3, close_fds_from, close_inherited, exit_now, Cloned};
