@@ -79,8 +79,8 @@ impl Cgroup for V2 {
     }
 
     fn create(&self) -> Result<(), Error> {
-        // Enable before and after mkdir: the leaf's own controller files appear only if
-        // its parent has them in subtree_control when (or after) it is created.
+        // The leaf's controller files appear as soon as its parent enables them in
+        // subtree_control, so enabling after the mkdirs is enough.
         self.dirs.create()?;
         self.enable_controllers();
         Ok(())
