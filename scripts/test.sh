@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Build everything and run the whole test suite (unit, fake-cgroupfs,
+# real-syscall and end-to-end tests against moat and runc). Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh busybox-static libseccomp-dev pkg-config gcc runc
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release --workspace
+bash scripts/build-checker.sh
+cargo test --workspace -- --test-threads=2
