@@ -182,3 +182,68 @@ fn real_error_message_names_step_and_path() {
     );
     assert!(!m.contains("os error"), "{m}");
 }
+
+/// The v2 manager against the real (nearly empty) cgroup2 mount of a hybrid host: freezer,
+/// cgroup.procs and the CLONE_INTO_CGROUP dir fd are core cgroup2 features.
+#[test]
+fn real_v2_manager_on_the_unified_mount() {
+    let Some(host_root) = host() else { return };
+    if host_root.layout() != Layout::Hybrid {
+        return;
+    }
+    let mi: String = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" - cgroup2 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut root = Root::from_mountinfo(&mi, std::path::Path::new("/")).unwrap();
+    root.set_self_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap())
+        .unwrap();
+    assert_eq!(root.layout(), Layout::V2);
+    let mount = root.mounts()[0].clone();
+    // create() enables the available controllers at the mount root: undo that afterwards.
+    struct Restore(PathBuf, String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let now =
+                std::fs::read_to_string(self.0.join("cgroup.subtree_control")).unwrap_or_default();
+            for c in now
+                .split_whitespace()
+                .filter(|c| !self.1.split_whitespace().any(|o| o == *c))
+            {
+                let _ = std::fs::write(self.0.join("cgroup.subtree_control"), format!("-{c}"));
+            }
+        }
+    }
+    let before = std::fs::read_to_string(mount.join("cgroup.subtree_control")).unwrap();
+    let _restore = Restore(mount.clone(), before);
+
+    let cgpath = format!("/{}", name("v2"));
+    let cg = open(&root, Some(&cgpath), "x").unwrap();
+    let mut g = Guard {
+        paths: cg.paths(),
+        cg,
+        child: None,
+    };
+    assert_eq!(g.paths, vec![mount.join(&cgpath[1..])]);
+    g.cg.create().unwrap();
+    assert!(g.cg.v2_dir_fd().is_some());
+    let child = Command::new("sleep").arg("100").spawn().unwrap();
+    let pid = child.id() as i32;
+    g.child = Some(child);
+    g.cg.add_pid(pid).unwrap();
+    assert_eq!(g.cg.pids().unwrap(), vec![pid]);
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(own.contains(&format!("0::{cgpath}\n")), "{own}");
+    g.cg.freeze().unwrap();
+    assert_eq!(g.cg.state().unwrap(), FreezerState::Frozen);
+    g.cg.thaw().unwrap();
+    assert_eq!(g.cg.state().unwrap(), FreezerState::Thawed);
+    g.cg.stats().unwrap();
+    let mut c = g.child.take().unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    g.cg.destroy().unwrap();
+    assert!(!mount.join(&cgpath[1..]).exists());
+}
