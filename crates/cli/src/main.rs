@@ -20,25 +20,25 @@ use moat_container::{ops, run, CreateOpts, Store};
 )]
 struct Cli {
     /// enable debug logging
-    #[arg(long, global = true)]
+    #[arg(long)]
     debug: bool,
     /// set the log file to write moat logs to (default is '/dev/stderr')
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
     /// set the log format ('text' (default), or 'json')
-    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long = "log-format", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
     /// root directory for storage of container state
-    #[arg(long, global = true, default_value = "/run/moat")]
+    #[arg(long, default_value = "/run/moat")]
     root: PathBuf,
     /// path to the criu binary (checkpoint/restore is not supported)
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     criu: Option<String>,
     /// enable systemd cgroup support
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup")]
     systemd_cgroup: bool,
     /// ignore cgroup permission errors ('true', 'false', or 'auto')
-    #[arg(long, global = true, default_value = "auto")]
+    #[arg(long, default_value = "auto")]
     rootless: String,
     #[command(subcommand)]
     cmd: Cmd,
