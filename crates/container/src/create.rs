@@ -114,10 +114,17 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         new - CloneFlags::CLONE_NEWCGROUP - CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
     // Joining a namespace owned by another user namespace must happen before
     // a new user namespace exists: then the init unshares after its setns.
+    // With a new user namespace the other namespaces are made by the init
+    // once it is root in it (as runc does), so that they — and e.g. the
+    // mqueue of the new ipc namespace — belong to the container's root.
     let mut unshare = CloneFlags::empty();
-    if !joins.is_empty() {
+    if !joins.is_empty() || new_user {
         unshare = clone_flags - CloneFlags::CLONE_NEWPID;
         clone_flags &= CloneFlags::CLONE_NEWPID;
+        if joins.is_empty() {
+            clone_flags |= CloneFlags::CLONE_NEWUSER;
+            unshare -= CloneFlags::CLONE_NEWUSER;
+        }
     }
     let new_mnt = new.contains(CloneFlags::CLONE_NEWNS);
     if !new_mnt && !joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
@@ -166,6 +173,24 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let fifo = undo.locked().fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .at("create exec fifo", &fifo)?;
+    // Exactly 0622 (mkfifo applied the umask), owned by the container's
+    // root, so a user-namespaced init can open it for writing.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .at("chmod exec fifo", &fifo)?;
+    let host_root = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    if new_user {
+        std::os::unix::fs::chown(
+            &fifo,
+            host_root(linux.uid_mappings()),
+            host_root(linux.gid_mappings()),
+        )
+        .at("chown exec fifo", &fifo)?;
+    }
     let state_dir = rustix::fs::open(
         &undo.locked().dir,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -222,6 +247,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 no_pivot: o.no_pivot,
                 preserve_fds: o.preserve_fds,
                 hooks_sync,
+                cgroup_paths: &st.cgroup_paths,
             };
             init::run(&a, child_end)
         }

@@ -86,7 +86,7 @@ pub fn state_json(
     annotations: Option<&std::collections::HashMap<String, String>>,
 ) -> String {
     let mut v = serde_json::json!({
-        "ociVersion": "1.0.2",
+        "ociVersion": "1.0.2-dev",
         "id": id,
         "status": status,
         "pid": pid,

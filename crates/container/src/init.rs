@@ -39,6 +39,9 @@ pub struct InitArgs<'a> {
     /// Stop at the hooks point (any prestart/createRuntime/createContainer/
     /// startContainer hook exists).
     pub hooks_sync: bool,
+    /// The container's cgroup dirs on the host (bound into a user-namespaced
+    /// container, which may not mount cgroup v1 itself).
+    pub cgroup_paths: &'a [PathBuf],
 }
 
 /// Child entry point.
@@ -87,11 +90,8 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     for (typ, fd) in a.joins {
         nix::sched::setns(fd.as_fd(), CloneFlags::empty()).at("setns", typ.to_string())?;
     }
-    if !a.unshare.is_empty() {
-        if a.unshare.contains(CloneFlags::CLONE_NEWUSER) {
-            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).at("unshare", "user")?;
-        }
-        nix::sched::unshare(a.unshare - CloneFlags::CLONE_NEWUSER).at("unshare", "namespaces")?;
+    if a.unshare.contains(CloneFlags::CLONE_NEWUSER) {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).at("unshare", "user")?;
     }
     if a.new_user {
         send(chan, &Msg::NeedMaps)?;
@@ -107,8 +107,15 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         }
     }
     if a.new_user {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).at("setresgid", "0")?;
+        // uid only, as runc's nsexec: the gid follows after the unshare.
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).at("setresuid", "0")?;
+    }
+    let rest = a.unshare - CloneFlags::CLONE_NEWUSER;
+    if !rest.is_empty() {
+        nix::sched::unshare(rest).at("unshare", format!("{rest:?}"))?;
+    }
+    if a.new_user {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).at("setresgid", "0")?;
     }
     if a.new_cgroupns {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).at("unshare", "cgroup")?;
@@ -129,6 +136,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
             bundle: a.bundle,
             userns: a.new_user,
             new_cgroupns: a.new_cgroupns,
+            cgroup_paths: a.cgroup_paths,
         }
         .run()?;
     }
@@ -156,16 +164,20 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     }
     if a.new_mnt {
         rootfs::pivot(a.rootfs, a.no_pivot)?;
-        rootfs::finish(spec)?;
     } else {
         rustix::process::chdir(a.rootfs).at("chdir", a.rootfs.display())?;
     }
+    // Sysctls go in through the container's own /proc before /proc/sys is
+    // made read-only.
     for (k, v) in linux
         .and_then(|l| l.sysctl().as_ref())
         .into_iter()
         .flatten()
     {
         write_sysctl(k, v)?;
+    }
+    if a.new_mnt {
+        rootfs::finish(spec)?;
     }
     let process = spec.process().as_ref().expect("validated: process exists");
     if process.terminal() == Some(true) {
@@ -183,7 +195,21 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
             .at("write", "/proc/self/oom_score_adj")?;
     }
     let args = process.args().as_deref().unwrap_or_default();
-    let env: Vec<&str> = process.env().iter().flatten().map(|s| s.as_str()).collect();
+    let mut env: Vec<&str> = process.env().iter().flatten().map(|s| s.as_str()).collect();
+    // As runc: HOME from the container's /etc/passwd when the config has none.
+    let home;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        home = format!("HOME={}", home_dir(process.user().uid()));
+        env.push(&home);
+    }
+    // Fail now, while the parent still listens, if start could not reach us.
+    rustix::fs::accessat(
+        a.state_dir,
+        crate::state::FIFO,
+        rustix::fs::Access::WRITE_OK,
+        rustix::fs::AtFlags::empty(),
+    )
+    .at("access exec fifo", crate::state::FIFO)?;
     let exe = find_executable(&args[0], &env)?;
     let c =
         |s: &str| CString::new(s).map_err(|_| Fail::new("argument contains NUL", s, libc::EINVAL));
@@ -476,4 +502,16 @@ fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
         arg0,
         libc::ENOENT,
     ))
+}
+
+/// The home directory of `uid` in the container's /etc/passwd, else "/".
+fn home_dir(uid: u32) -> String {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty() {
+            return f[5].to_string();
+        }
+    }
+    "/".to_string()
 }

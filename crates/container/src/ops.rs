@@ -222,13 +222,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             remove_dirs(&st.cgroup_paths);
         }
         if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
-            let js = crate::hooks::state_json(
-                id,
-                "stopped",
-                st.pid,
-                &st.bundle,
-                st.annotations.as_ref(),
-            );
+            let js =
+                crate::hooks::state_json(id, "stopped", 0, &st.bundle, st.annotations.as_ref());
             if let Err(e) = crate::hooks::run("poststop", h, &js) {
                 eprintln!("moat: warning: {e}");
             }

@@ -222,6 +222,7 @@ pub struct Prepare<'a> {
     pub bundle: &'a Path,
     pub userns: bool,
     pub new_cgroupns: bool,
+    pub cgroup_paths: &'a [PathBuf],
 }
 
 impl Prepare<'_> {
@@ -420,36 +421,57 @@ impl Prepare<'_> {
             Some("mode=755"),
         )
         .at("mount cgroup tmpfs", dest.display())?;
-        for h in &hs {
+        // As runc: one mount per v1 hierarchy; the tmpfs itself stays
+        // writable and the unified hierarchy of a hybrid host is not shown.
+        for h in hs.iter().filter(|h| !h.v2) {
             if h.name.is_empty() || h.name.contains('/') {
                 continue;
             }
             let sub = dest.join(&h.name);
             let sfd = ensure(root, &sub, Kind::Dir, true)?;
-            let (fstype, data) = if h.v2 {
-                ("cgroup2", None)
-            } else {
-                ("cgroup", Some(h.opts.as_str()))
-            };
             let fl = flags
                 | if ro {
                     MsFlags::MS_RDONLY
                 } else {
                     MsFlags::empty()
                 };
+            if self.userns || !self.new_cgroupns {
+                // Without a cgroup namespace a fresh mount would show the
+                // host's whole hierarchy, and a user namespace may not mount
+                // cgroup v1 at all: bind the container's own directory.
+                let mnt = Path::new("/sys/fs/cgroup").join(&h.name);
+                let Some(own) = self.cgroup_paths.iter().rev().find(|p| p.starts_with(&mnt)) else {
+                    continue;
+                };
+                mount(
+                    Some(own),
+                    fd_path(&sfd).as_str(),
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .at("bind cgroup", sub.display())?;
+                let sfd =
+                    resolve(root, &sub, true).at("resolve mount destination", sub.display())?;
+                bind_remount(&fd_path(&sfd), &sfd, fl).at("remount cgroup", sub.display())?;
+                continue;
+            }
+            let source = h.opts.strip_prefix("name=").unwrap_or("cgroup");
             mount(
-                Some("cgroup"),
+                Some(source),
                 fd_path(&sfd).as_str(),
-                Some(fstype),
+                Some("cgroup"),
                 fl,
-                data,
+                Some(h.opts.as_str()),
             )
             .at("mount cgroup", sub.display())?;
         }
-        if ro {
+        if ro && !self.new_cgroupns {
+            // As runc: the tmpfs stays rw but its root becomes 0555, so the
+            // container (without CAP_DAC_OVERRIDE) cannot add to it.
             let dfd = resolve(root, dest, true).at("resolve mount destination", dest.display())?;
-            bind_remount_any(&fd_path(&dfd), flags | MsFlags::MS_RDONLY)
-                .at("remount cgroup tmpfs read-only", dest.display())?;
+            rustix::fs::chmod(fd_path(&dfd).as_str(), Mode::from_raw_mode(0o555))
+                .at("chmod cgroup tmpfs", dest.display())?;
         }
         Ok(())
     }
@@ -606,10 +628,6 @@ impl Prepare<'_> {
     }
 }
 
-fn bind_remount_any(target: &str, flags: MsFlags) -> nix::Result<()> {
-    mount(NONE, target, NONE, MsFlags::MS_REMOUNT | flags, NONE)
-}
-
 fn symlink_if_missing(dev: &OwnedFd, target: &str, link: &str) -> R<()> {
     let dirfd = rustix::fs::openat(dev, ".", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .at("open", "/dev")?;
@@ -674,12 +692,7 @@ pub fn finish(spec: &Spec) -> R<()> {
         )
         .at("bind readonly path", p)?;
         let fd = resolve(&root, Path::new(p), true).at("resolve readonly path", p)?;
-        bind_remount(
-            &fd_path(&fd),
-            &fd,
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        )
-        .at("remount readonly path", p)?;
+        bind_remount(&fd_path(&fd), &fd, MsFlags::MS_RDONLY).at("remount readonly path", p)?;
     }
     if spec
         .root()
@@ -725,7 +738,7 @@ fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
                 t.as_str(),
                 Some("tmpfs"),
                 MsFlags::MS_RDONLY,
-                Some("size=0"),
+                NONE,
             )
             .at("mask directory", p)?;
         } else {

@@ -79,7 +79,7 @@ pub fn run(store: &Store, o: &RunOpts) -> Result<i32> {
         }
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).at("signalfd", "self")?;
-    let _raw = pty.as_ref().map(|m| RawTerminal::enter(m));
+    let _raw = pty.as_ref().map(RawTerminal::enter);
     let code = wait_loop(pid, &sfd, pty.as_ref())?;
     drop(_raw);
     if !o.keep {

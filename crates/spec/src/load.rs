@@ -100,10 +100,7 @@ pub fn validate(spec: &Spec, bundle: &Path, cfg: &Path) -> Result<PathBuf, Error
         source,
     })?;
     if !rootfs.is_dir() {
-        return Err(invalid(
-            &rootfs,
-            "rootfs is not a directory".to_string(),
-        ));
+        return Err(invalid(&rootfs, "rootfs is not a directory".to_string()));
     }
     let process = spec
         .process()
@@ -134,7 +131,11 @@ pub fn validate(spec: &Spec, bundle: &Path, cfg: &Path) -> Result<PathBuf, Error
                 if !p.is_absolute() {
                     return Err(invalid(
                         cfg,
-                        format!("namespace {} path {} is not absolute", ns.typ(), p.display()),
+                        format!(
+                            "namespace {} path {} is not absolute",
+                            ns.typ(),
+                            p.display()
+                        ),
                     ));
                 }
                 std::fs::metadata(p).map_err(|source| Error::Io {
@@ -173,8 +174,7 @@ pub fn validate(spec: &Spec, bundle: &Path, cfg: &Path) -> Result<PathBuf, Error
             "unable to set hostname without a private UTS namespace",
         ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
-    {
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid(
             cfg,
             "unable to set domainname without a private UTS namespace",
@@ -207,7 +207,14 @@ pub fn validate(spec: &Spec, bundle: &Path, cfg: &Path) -> Result<PathBuf, Error
     if let Some(p) = linux.rootfs_propagation() {
         if !matches!(
             p.as_str(),
-            "" | "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" | "unbindable" | "runbindable"
+            "" | "shared"
+                | "slave"
+                | "private"
+                | "rshared"
+                | "rslave"
+                | "rprivate"
+                | "unbindable"
+                | "runbindable"
         ) {
             return Err(invalid(cfg, format!("invalid rootfsPropagation {p:?}")));
         }
@@ -233,23 +240,31 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     ];
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
         if !has(LinuxNamespaceType::Ipc) {
-            return Err(format!("sysctl {key:?} is not allowed in the host's ipc namespace"));
+            return Err(format!(
+                "sysctl {key:?} is not allowed in the host's ipc namespace"
+            ));
         }
         return Ok(());
     }
     if key.starts_with("net.") {
         if !has(LinuxNamespaceType::Network) {
-            return Err(format!("sysctl {key:?} is not allowed in the host's network namespace"));
+            return Err(format!(
+                "sysctl {key:?} is not allowed in the host's network namespace"
+            ));
         }
         return Ok(());
     }
     if key == "kernel.hostname" || key == "kernel.domainname" {
         if !has(LinuxNamespaceType::Uts) {
-            return Err(format!("sysctl {key:?} is not allowed in the host's uts namespace"));
+            return Err(format!(
+                "sysctl {key:?} is not allowed in the host's uts namespace"
+            ));
         }
         return Ok(());
     }
-    Err(format!("sysctl {key:?} is not in a separate kernel namespace"))
+    Err(format!(
+        "sysctl {key:?} is not in a separate kernel namespace"
+    ))
 }
 
 #[cfg(test)]

@@ -105,6 +105,20 @@ fn close_range(lo: u32, hi: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Close one descriptor inherited across `clone3` that the child must not
+/// keep (e.g. the parent's state-dir lock: an `flock` lives as long as any
+/// copy of its open file description).
+///
+/// Only for the cloned child, which never uses the Rust object that owned the
+/// descriptor in the parent (it leaves by `execve` or `exit_now`).
+pub fn close_inherited(fd: RawFd) {
+    // SAFETY: closing a descriptor number has no memory-safety effect; the
+    // contract above guarantees no live Rust owner will use it afterwards.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,19 +135,5 @@ mod tests {
                 );
             }
         }
-    }
-}
-
-/// Close one descriptor inherited across `clone3` that the child must not
-/// keep (e.g. the parent's state-dir lock: an `flock` lives as long as any
-/// copy of its open file description).
-///
-/// Only for the cloned child, which never uses the Rust object that owned the
-/// descriptor in the parent (it leaves by `execve` or `exit_now`).
-pub fn close_inherited(fd: RawFd) {
-    // SAFETY: closing a descriptor number has no memory-safety effect; the
-    // contract above guarantees no live Rust owner will use it afterwards.
-    unsafe {
-        libc::close(fd);
     }
 }
