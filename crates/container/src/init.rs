@@ -64,7 +64,7 @@ pub fn run(a: &InitArgs, chan: Channel) -> ! {
     }
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn recv(chan: &Channel) -> R<Msg> {
     match chan.recv() {
@@ -266,10 +266,25 @@ fn finalize(
         crate::hooks::run("startContainer", h, &st)
             .map_err(|e| Fail::new("startContainer hook", e, libc::ECANCELED))?;
     }
+    exec_process(process, a.seccomp, a.preserve_fds, exe, argv, envp)
+}
+
+/// Drop to the process's identity and privileges and `execve` it: shared by
+/// the container init and `exec`. Order: seccomp (without NNP), bounding
+/// set, groups/gid/uid with KEEPCAPS, capsets, ambient, umask, cwd, NNP,
+/// seccomp (with NNP), close fds, execve.
+pub(crate) fn exec_process(
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<&moat_seccomp::Program>,
+    preserve_fds: i32,
+    exe: &CString,
+    argv: &[CString],
+    envp: &[CString],
+) -> R<Never> {
     let nnp = process.no_new_privileges() == Some(true);
     // Without no_new_privs the filter must go in while we still hold
     // CAP_SYS_ADMIN; with it, as late as possible.
-    if let (Some(p), false) = (a.seccomp, nnp) {
+    if let (Some(p), false) = (seccomp, nnp) {
         p.load()
             .map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
     }
@@ -344,11 +359,11 @@ fn finalize(
     if nnp {
         rustix::thread::set_no_new_privs(true).at("prctl PR_SET_NO_NEW_PRIVS", "1")?;
     }
-    if let (Some(p), true) = (a.seccomp, nnp) {
+    if let (Some(p), true) = (seccomp, nnp) {
         p.load()
             .map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
     }
-    moat_sys::close_fds_from(3 + a.preserve_fds, &[]).at("close inherited fds", "3..")?;
+    moat_sys::close_fds_from(3 + preserve_fds, &[]).at("close inherited fds", "3..")?;
     let e = nix::unistd::execve(exe, argv, envp).unwrap_err();
     Err(Fail::new("exec", exe.to_string_lossy(), e as i32))
 }
@@ -409,7 +424,7 @@ fn write_sysctl(key: &str, value: &str) -> R<()> {
     Ok(())
 }
 
-fn setup_pty(chan: &Channel, uid: u32, gid: u32) -> R<()> {
+pub(crate) fn setup_pty(chan: &Channel, uid: u32, gid: u32) -> R<()> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
         .at("open", "/dev/ptmx")?;
@@ -439,7 +454,7 @@ fn setup_pty(chan: &Channel, uid: u32, gid: u32) -> R<()> {
     Ok(())
 }
 
-fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
+pub(crate) fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
     use nix::sys::resource::Resource as X;
     Some(match name {
         "RLIMIT_AS" => X::RLIMIT_AS,
@@ -465,7 +480,7 @@ fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
 /// Find `arg0` as the container will exec it: a path, or a search of the
 /// PATH in the process env (as runc does, before reporting Ready, so a
 /// missing binary fails `create`, not `start`).
-fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
+pub(crate) fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
     let ok = |p: &Path| {
         rustix::fs::stat(p).is_ok_and(|st| {
             rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
@@ -505,7 +520,7 @@ fn find_executable(arg0: &str, env: &[&str]) -> R<PathBuf> {
 }
 
 /// The home directory of `uid` in the container's /etc/passwd, else "/".
-fn home_dir(uid: u32) -> String {
+pub(crate) fn home_dir(uid: u32) -> String {
     let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     for line in text.lines() {
         let f: Vec<&str> = line.split(':').collect();
