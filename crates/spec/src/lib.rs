@@ -3,6 +3,7 @@
 //! `moat spec` template and the `moat features` document.
 
 pub mod features;
+pub mod floor;
 pub mod load;
 pub mod template;
 pub use load::{load, Config, Error};
