@@ -40,6 +40,10 @@ struct Cli {
     /// ignore cgroup permission errors ('true', 'false', or 'auto')
     #[arg(long, default_value = "auto")]
     rootless: String,
+    /// security floor: hardened (default), baseline or compat (exactly runc);
+    /// overrides /etc/moat/policy.toml and the binary name (moat-compat)
+    #[arg(long)]
+    policy: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -127,6 +131,12 @@ enum Cmd {
     },
     /// show the enabled features
     Features,
+    /// print the effective config.json after moat's security floor
+    Floor {
+        /// path to the root of the bundle directory
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -147,7 +157,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn create_opts(c: &CreateArgs) -> CreateOpts {
+fn create_opts(c: &CreateArgs, policy: &moat_spec::floor::Policy) -> CreateOpts {
     CreateOpts {
         id: c.id.clone(),
         bundle: c.bundle.clone(),
@@ -157,6 +167,7 @@ fn create_opts(c: &CreateArgs) -> CreateOpts {
         no_new_keyring: c.no_new_keyring,
         preserve_fds: c.preserve_fds,
         foreground: false,
+        policy: policy.clone(),
     }
 }
 
@@ -165,9 +176,10 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         bail!("systemd cgroup driver requested (--systemd-cgroup), but systemd is not running on this host");
     }
     let store = Store::new(&cli.root);
+    let policy = host_policy(cli)?;
     match &cli.cmd {
         Cmd::Create(c) => {
-            moat_container::create(&store, &create_opts(c))?;
+            moat_container::create(&store, &create_opts(c, &policy))?;
             Ok(0)
         }
         Cmd::Start { id } => {
@@ -182,7 +194,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
         } => Ok(run::run(
             &store,
             &run::RunOpts {
-                create: create_opts(c),
+                create: create_opts(c, &policy),
                 detach: *detach,
                 keep: *keep,
                 no_subreaper: *no_subreaper,
@@ -249,11 +261,42 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
             Ok(0)
         }
+        Cmd::Floor { bundle } => {
+            let mut cfg = moat_spec::load(bundle)?;
+            let changes = moat_spec::floor::apply(&mut cfg.spec, &policy);
+            println!("{}", serde_json::to_string_pretty(&cfg.spec)?);
+            for c in changes {
+                eprintln!("floor: {c}");
+            }
+            Ok(0)
+        }
         Cmd::Features => {
             println!("{}", moat_spec::features::features_json());
             Ok(0)
         }
     }
+}
+
+/// The host's policy: /etc/moat/policy.toml, then the binary's name
+/// (`moat-compat`), then `--policy`. Never from the bundle.
+fn host_policy(cli: &Cli) -> Result<moat_spec::floor::Policy> {
+    use moat_spec::floor::{Level, Policy, POLICY_FILE};
+    let mut p = match std::fs::read_to_string(POLICY_FILE) {
+        Ok(t) => Policy::from_toml(&t).map_err(|e| anyhow::anyhow!("parse {POLICY_FILE}: {e}"))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Policy::default(),
+        Err(e) => bail!("read {POLICY_FILE}: {e}"),
+    };
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "moat-compat")
+    {
+        p.level = Level::Compat;
+    }
+    if let Some(l) = &cli.policy {
+        p.level = l.parse::<Level>().map_err(|e| anyhow::anyhow!(e))?;
+    }
+    Ok(p)
 }
 
 /// runc's `list -f json` entry.

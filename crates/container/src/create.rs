@@ -33,6 +33,8 @@ pub struct CreateOpts {
     /// `run` in the foreground: a pty (when the config asks for one) is
     /// relayed by moat itself instead of handed to a console socket.
     pub foreground: bool,
+    /// The host's security floor.
+    pub policy: moat_spec::floor::Policy,
 }
 
 /// A container whose init is blocked on the exec fifo.
@@ -64,7 +66,8 @@ pub fn seccomp_cache_dir(store: &Store) -> PathBuf {
 /// Create a container. On error nothing is left behind.
 pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     state::check_id(&o.id)?;
-    let cfg = moat_spec::load(&o.bundle)?;
+    let mut cfg = moat_spec::load(&o.bundle)?;
+    let floor = moat_spec::floor::apply(&mut cfg.spec, &o.policy);
     let spec = &cfg.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
@@ -155,7 +158,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         created: state::now_rfc3339(),
         owner: String::new(),
         phase: Phase::Creating,
-        annotations: spec.annotations().clone(),
+        annotations: floor_annotations(spec.annotations().clone(), &floor),
         cgroup_paths: cgroup.paths(),
         cgroups_path,
         hooks: spec.hooks().clone(),
@@ -168,6 +171,11 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     };
     // Record the cgroup dirs before creating them.
     undo.locked().save(&st)?;
+    // The floored config, for `exec` (the floor binds every process moat
+    // starts in the container) and `moat floor`.
+    let eff = undo.locked().dir.join(EFFECTIVE_CONFIG);
+    std::fs::write(&eff, serde_json::to_vec(spec).expect("spec serializes"))
+        .at("write effective config", &eff)?;
     cgroup.create()?;
     cgroup.apply(&effective_resources(linux.resources().as_ref()))?;
     let fifo = undo.locked().fifo();
@@ -355,6 +363,24 @@ const DEFAULT_ALLOWED_DEVICES: &str = r#"[
  {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
  {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
 ]"#;
+
+/// The effective (floored) config, kept in the container's state dir.
+pub const EFFECTIVE_CONFIG: &str = "config.json";
+
+/// The annotation naming what the floor changed.
+pub const FLOOR_ANNOTATION: &str = "io.moat.floor";
+
+fn floor_annotations(
+    a: Option<std::collections::HashMap<String, String>>,
+    changes: &[String],
+) -> Option<std::collections::HashMap<String, String>> {
+    if changes.is_empty() {
+        return a;
+    }
+    let mut a = a.unwrap_or_default();
+    a.insert(FLOOR_ANNOTATION.to_string(), changes.join("; "));
+    Some(a)
+}
 
 /// What was created so far, undone on drop unless disarmed.
 struct Undo<'a> {

@@ -229,6 +229,8 @@ pub struct Runtime {
     pub root: TempDir,
     /// "runc" or "moat" (what the test asked for, even if MOAT_E2E_BINARY points at runc).
     pub name: &'static str,
+    /// Global flags put before every command (moat's `--policy`).
+    pub global: Vec<String>,
 }
 
 /// Output of one invocation, with convenient accessors.
@@ -265,17 +267,34 @@ impl Runtime {
             binary: runc_path(),
             root: TempDir::new("root-runc"),
             name: "runc",
+            global: Vec::new(),
         }
     }
 
+    /// moat under its `compat` policy: behaves exactly as runc, so the
+    /// comparison tests hold it to runc's behaviour.
     pub fn moat() -> Runtime {
-        let binary = std::env::var_os("MOAT_E2E_BINARY")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_moat")));
+        Runtime::moat_policy("compat")
+    }
+
+    /// moat under its default policy (the hardened security floor).
+    pub fn moat_hardened() -> Runtime {
+        Runtime::moat_policy("hardened")
+    }
+
+    fn moat_policy(policy: &str) -> Runtime {
+        let over = std::env::var_os("MOAT_E2E_BINARY").map(PathBuf::from);
+        let global = if over.is_some() {
+            Vec::new()
+        } else {
+            vec!["--policy".to_string(), policy.to_string()]
+        };
+        let binary = over.unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_moat")));
         Runtime {
             binary,
             root: TempDir::new("root-moat"),
             name: "moat",
+            global,
         }
     }
 
@@ -300,6 +319,7 @@ impl Runtime {
     /// `binary --root ROOT <args>` with stdin from /dev/null.
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(&self.binary);
+        c.args(&self.global);
         c.arg("--root").arg(self.root.path());
         c.args(args);
         c.stdin(Stdio::null());
