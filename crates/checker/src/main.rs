@@ -7,7 +7,7 @@
 //! Namespace links are emitted raw (`net:[4026531840]`): the caller compares them to its own
 //! `/proc/self/ns/*` to decide "new" vs "host".
 //!
-//! Usage: checker [--sysctl NAME]... [--probe PATH]... [--mkdir PATH]... [--exit CODE]
+//! Usage: checker [--sysctl NAME]... [--probe PATH]... [--mkdir PATH]... [--syscalls] [--exit CODE]
 //!
 //! Build static with `scripts/build-checker.sh`.
 #![forbid(unsafe_code)]
@@ -39,6 +39,7 @@ fn errno_name(e: &io::Error) -> String {
         Some(6) => "ENXIO",
         Some(9) => "EBADF",
         Some(13) => "EACCES",
+        Some(14) => "EFAULT",
         Some(16) => "EBUSY",
         Some(17) => "EEXIST",
         Some(19) => "ENODEV",
@@ -354,6 +355,7 @@ fn main() {
     let mut probes = Map::new();
     let mut mkdirs = Map::new();
     let mut exit_code = 0;
+    let mut syscalls = false;
     let mut i = 1;
     while i < argv.len() {
         let arg = argv[i].as_str();
@@ -372,13 +374,17 @@ fn main() {
                 mkdirs.insert(path.clone(), mkdir_probe(&path));
                 i += 2;
             }
+            ("--syscalls", _) => {
+                syscalls = true;
+                i += 1;
+            }
             ("--exit", Some(code)) => {
                 exit_code = code.parse().unwrap_or(2);
                 i += 2;
             }
             _ => {
                 eprintln!("checker: unknown argument {arg:?}");
-                eprintln!("usage: checker [--sysctl NAME]... [--probe PATH]... [--mkdir PATH]... [--exit CODE]");
+                eprintln!("usage: checker [--sysctl NAME]... [--probe PATH]... [--mkdir PATH]... [--syscalls] [--exit CODE]");
                 std::process::exit(2);
             }
         }
@@ -433,6 +439,18 @@ fn main() {
     out.insert("sysctls".into(), Value::Object(sysctls));
     out.insert("probes".into(), Value::Object(probes));
     out.insert("mkdir".into(), Value::Object(mkdirs));
+    if syscalls {
+        // Last: unshare_user moves this process into a new user namespace.
+        let mut m = Map::new();
+        for p in moat_sys::probe::Probe::ALL {
+            let v = match p.run() {
+                Ok(()) => Value::from("ok"),
+                Err(e) => errno_name(&e).into(),
+            };
+            m.insert(p.name().into(), v);
+        }
+        out.insert("syscalls".into(), Value::Object(m));
+    }
 
     println!("{}", Value::Object(out));
     std::process::exit(exit_code);
