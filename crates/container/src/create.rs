@@ -67,7 +67,18 @@ pub fn seccomp_cache_dir(store: &Store) -> PathBuf {
 pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     state::check_id(&o.id)?;
     let mut cfg = moat_spec::load(&o.bundle)?;
-    let floor = moat_spec::floor::apply(&mut cfg.spec, &o.policy);
+    let mut floor = moat_spec::floor::apply(&mut cfg.spec, &o.policy);
+    // The floor's private user namespace: a host id range of our own.
+    let mut slot = None;
+    if moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy) {
+        let (n, uid, gid) = crate::userns::allocate(&store.root, &o.id)?;
+        slot = Some(SlotGuard {
+            root: store.root.clone(),
+            slot: n,
+        });
+        moat_spec::floor::set_userns(&mut cfg.spec, uid, gid, crate::userns::SLOT);
+        floor.push(format!("user namespace: container root is host uid {uid}"));
+    }
     let spec = &cfg.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal() == Some(true);
@@ -163,6 +174,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         cgroups_path,
         hooks: spec.hooks().clone(),
         host_pid_ns: !new.contains(CloneFlags::CLONE_NEWPID) && pid_join.is_none(),
+        userns_slot: slot.as_ref().map(|g| g.slot),
     };
     let mut undo = Undo {
         locked: Some(locked),
@@ -285,7 +297,16 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         match msg {
             Msg::NeedMaps => {
                 write_id_maps(pid, linux)?;
-                parent_end.send(&Msg::Go).at("write sync channel", "init")?;
+                // A floor-made user namespace gets its rootfs id-mapped, so
+                // the image needs no chown and host root's files are the
+                // container root's.
+                let tree = match &slot {
+                    Some(_) => idmapped_rootfs(pid, &cfg.rootfs, &mut st),
+                    None => None,
+                };
+                parent_end
+                    .send_with_fd(&Msg::Go, tree.as_ref().map(|t| t.as_fd()))
+                    .at("write sync channel", "init")?;
             }
             Msg::HooksPoint => {
                 let js = crate::hooks::state_json(
@@ -325,6 +346,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         write_pid_file(p, pid)?;
     }
     let locked = undo.disarm();
+    if let Some(g) = slot {
+        std::mem::forget(g);
+    }
     Ok(Created {
         state: st,
         locked,
@@ -363,6 +387,34 @@ const DEFAULT_ALLOWED_DEVICES: &str = r#"[
  {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
  {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
 ]"#;
+
+/// Releases an allocated user namespace slot unless the create succeeds.
+struct SlotGuard {
+    root: PathBuf,
+    slot: u32,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        crate::userns::release(&self.root, self.slot);
+    }
+}
+
+/// An id-mapped copy of the rootfs for the init's user namespace, or None
+/// (noted in the state) where the filesystem cannot do id-mapped mounts.
+fn idmapped_rootfs(pid: i32, rootfs: &Path, st: &mut State) -> Option<OwnedFd> {
+    let ns = format!("/proc/{pid}/ns/user");
+    let r = std::fs::File::open(&ns).and_then(|f| moat_sys::mount::idmapped_tree(rootfs, f));
+    match r {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let a = st.annotations.get_or_insert_with(Default::default);
+            let note = a.entry(FLOOR_ANNOTATION.to_string()).or_default();
+            note.push_str(&format!("; rootfs not id-mapped: {e}"));
+            None
+        }
+    }
+}
 
 /// The effective (floored) config, kept in the container's state dir.
 pub const EFFECTIVE_CONFIG: &str = "config.json";

@@ -96,16 +96,18 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     if a.new_user {
         send(chan, &Msg::NeedMaps)?;
     }
-    match recv(chan)? {
-        Msg::Go => {}
-        m => {
+    let rootfs_tree = match chan.recv() {
+        Ok(Some((Msg::Go, fd))) => fd,
+        Ok(None) => moat_sys::exit_now(1),
+        Err(e) => return Err(e).at("read sync channel", "parent"),
+        Ok(Some((m, _))) => {
             return Err(Fail::new(
                 "unexpected sync message",
                 format!("{m:?}"),
                 libc::EPROTO,
             ))
         }
-    }
+    };
     if a.new_user {
         // uid only, as runc's nsexec: the gid follows after the unshare.
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).at("setresuid", "0")?;
@@ -137,6 +139,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
             userns: a.new_user,
             new_cgroupns: a.new_cgroupns,
             cgroup_paths: a.cgroup_paths,
+            rootfs_tree,
         }
         .run()?;
     }

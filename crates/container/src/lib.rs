@@ -14,6 +14,7 @@ pub mod rootfs;
 pub mod run;
 pub mod state;
 pub mod sync;
+pub mod userns;
 
 pub use create::{create, CreateOpts, Created};
 pub use error::{Error, Result};

@@ -229,6 +229,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             }
         }
     }
+    match l.state.as_ref().and_then(|s| s.userns_slot) {
+        Some(n) => crate::userns::release(&store.root, n),
+        None => crate::userns::release_by_id(&store.root, id),
+    }
     l.locked.remove()
 }
 

@@ -223,6 +223,9 @@ pub struct Prepare<'a> {
     pub userns: bool,
     pub new_cgroupns: bool,
     pub cgroup_paths: &'a [PathBuf],
+    /// An id-mapped copy of the rootfs made by the parent, to attach in
+    /// place of the plain bind.
+    pub rootfs_tree: Option<OwnedFd>,
 }
 
 impl Prepare<'_> {
@@ -242,14 +245,24 @@ impl Prepare<'_> {
             prop
         };
         mount(NONE, "/", NONE, first, NONE).at("set propagation of", "/")?;
-        mount(
-            Some(self.rootfs),
-            self.rootfs,
-            NONE,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            NONE,
-        )
-        .at("bind rootfs", self.rootfs.display())?;
+        match &self.rootfs_tree {
+            Some(tree) => rustix::mount::move_mount(
+                tree,
+                "",
+                rustix::fs::CWD,
+                self.rootfs,
+                rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+            .at("attach id-mapped rootfs", self.rootfs.display())?,
+            None => mount(
+                Some(self.rootfs),
+                self.rootfs,
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                NONE,
+            )
+            .at("bind rootfs", self.rootfs.display())?,
+        }
         let root = rustix::fs::open(
             self.rootfs,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

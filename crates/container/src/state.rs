@@ -53,6 +53,9 @@ pub struct State {
     /// this is true when the container shares the host pid namespace.
     #[serde(default)]
     pub host_pid_ns: bool,
+    /// The host id range slot the floor gave this container (see userns.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_slot: Option<u32>,
 }
 
 /// The runtime status of a container as runc reports it.
@@ -93,9 +96,10 @@ pub struct Locked {
 
 /// Container ids follow runc's rule: `^[\w+-\.]+$`, and never `.` or `..`.
 pub fn check_id(id: &str) -> Result<()> {
+    // Unlike runc, no leading '.': moat keeps its own files (.cache,
+    // .userns) beside the containers in --root.
     let ok = !id.is_empty()
-        && id != "."
-        && id != ".."
+        && !id.starts_with('.')
         && id.len() <= 1024
         && id
             .bytes()
@@ -317,7 +321,7 @@ mod tests {
     #[test]
     fn ids() {
         assert!(check_id("abc-1_2.x+y").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "../x"] {
+        for bad in ["", ".", "..", "a/b", "a b", "../x", ".userns"] {
             assert!(check_id(bad).is_err(), "{bad}");
         }
     }

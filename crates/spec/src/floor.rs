@@ -53,6 +53,9 @@ pub struct Policy {
     pub memory_limit: i64,
     /// Capabilities the host allows despite the deny-list.
     pub allow_capabilities: Vec<String>,
+    /// Give a container without a user namespace one of its own, from the
+    /// host's moat id range, with an id-mapped rootfs (hardened only).
+    pub userns: bool,
 }
 
 impl Default for Policy {
@@ -62,6 +65,7 @@ impl Default for Policy {
             pids_limit: 4096,
             memory_limit: 4 << 30,
             allow_capabilities: Vec::new(),
+            userns: true,
         }
     }
 }
@@ -739,6 +743,31 @@ fn harden(v: &mut Value, policy: &Policy, changes: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Does the floor give this container a private user namespace? (Hardened,
+/// enabled by the host, and the config has none of its own.)
+pub fn wants_private_userns(spec: &Spec, policy: &Policy) -> bool {
+    effective_level(spec, policy.level) == Level::Hardened
+        && policy.userns
+        && !spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
+}
+
+/// Add a new user namespace mapping container ids 0..size to the host
+/// ranges starting at `uid`/`gid`.
+pub fn set_userns(spec: &mut Spec, uid: u32, gid: u32, size: u32) {
+    let mut v = serde_json::to_value(&*spec).expect("spec serializes");
+    let linux = &mut v["linux"];
+    let mut ns = linux["namespaces"].as_array().cloned().unwrap_or_default();
+    ns.push(json!({"type": "user"}));
+    linux["namespaces"] = Value::Array(ns);
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": size}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": size}]);
+    *spec = serde_json::from_value(v).expect("spec with userns is valid");
 }
 
 /// A tenant's annotation may raise the level, never lower it.
