@@ -357,8 +357,22 @@ pub(crate) fn exec_process(
     if let Some(m) = user.umask() {
         rustix::process::umask(Mode::from_raw_mode(m & 0o777));
     }
+    // Close everything not asked for *before* resolving cwd, so a cwd like
+    // /proc/self/fd/N cannot land on a leaked host directory
+    // (CVE-2024-21626); then check where we landed is under our root.
+    moat_sys::close_fds_from(3 + preserve_fds, &[]).at("close inherited fds", "3..")?;
     let cwd = process.cwd();
     rustix::process::chdir(cwd).at("chdir to cwd", cwd.display())?;
+    match rustix::process::getcwd(Vec::new()) {
+        Ok(p) if p.to_bytes().starts_with(b"/") => {}
+        _ => {
+            return Err(Fail::new(
+                "cwd is outside the container root",
+                cwd.display(),
+                libc::EPERM,
+            ))
+        }
+    }
     if nnp {
         rustix::thread::set_no_new_privs(true).at("prctl PR_SET_NO_NEW_PRIVS", "1")?;
     }
@@ -366,7 +380,6 @@ pub(crate) fn exec_process(
         p.load()
             .map_err(|e| Fail::new("load seccomp filter", e, libc::EINVAL))?;
     }
-    moat_sys::close_fds_from(3 + preserve_fds, &[]).at("close inherited fds", "3..")?;
     let e = nix::unistd::execve(exe, argv, envp).unwrap_err();
     Err(Fail::new("exec", exe.to_string_lossy(), e as i32))
 }

@@ -657,6 +657,16 @@ pub fn apply(spec: &mut Spec, policy: &Policy) -> Vec<String> {
                 });
             }
         }
+        // CVE-2022-29162: an inheritable set lets file capabilities of a
+        // binary in the image exceed what the container was given.
+        if caps
+            .get("inheritable")
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| !a.is_empty())
+        {
+            caps.insert("inheritable".into(), json!([]));
+            changes.push("capabilities: inheritable set emptied".into());
+        }
         if !dropped.is_empty() {
             let mut d: Vec<String> = dropped.into_iter().collect();
             d.sort();

@@ -1,0 +1,156 @@
+//! The runc escape CVE classes, each mounted as an attack against moat.
+//! Under both policies where the defence is moat's own code (not the
+//! floor); runc's result is printed, not asserted (Debian patches vary).
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn moats() -> Vec<Runtime> {
+    if std::env::var_os("MOAT_E2E_BINARY").is_some() {
+        return vec![Runtime::moat()];
+    }
+    vec![Runtime::moat(), Runtime::moat_hardened()]
+}
+
+/// CVE-2024-21626: `process.cwd = /proc/self/fd/N` naming a descriptor the
+/// runtime leaked into the init lands the container in a host directory.
+/// moat closes every fd above stdio before the chdir and checks the cwd.
+#[test]
+fn cve_2024_21626_leaked_fd_as_cwd() {
+    for rt in moats() {
+        for n in 3..12 {
+            let bundle = Bundle::new(|c| {
+                c["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+                c["process"]["args"] =
+                    json!(["sh", "-c", "ls -a; cat state.json config.json 2>/dev/null"]);
+            });
+            let id = unique_id("cve21626");
+            let out = rt.run(&bundle, &id);
+            let all = format!("{}{}", out.stdout_str(), out.stderr_str());
+            for marker in ["state.json", "exec.fifo", "\"ociVersion\""] {
+                assert!(
+                    !all.contains(marker),
+                    "{} fd {n}: container reached a host directory ({marker}): {}",
+                    rt.name,
+                    out.describe()
+                );
+            }
+            rt.delete_force(&id);
+            assert_nothing_left(&rt, &bundle, &id);
+        }
+    }
+}
+
+/// CVE-2025-31133: the image plants /dev/null as a symlink to a kernel knob
+/// so that "masking" a path with it bind-mounts the knob instead. moat
+/// makes its own /dev/null and verifies it is char 1:3 before masking.
+#[test]
+fn cve_2025_31133_dev_null_symlink_in_image() {
+    for rt in moats() {
+        let bundle = Bundle::new(|c| {
+            // No /dev tmpfs: the image's own /dev is used.
+            let mounts: Vec<serde_json::Value> = c["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| {
+                    m["destination"] != "/dev"
+                        && !m["destination"].as_str().unwrap().starts_with("/dev/")
+                })
+                .cloned()
+                .collect();
+            c["mounts"] = json!(mounts);
+            c["process"]["args"] = json!([
+                "sh",
+                "-c",
+                "stat -c '%F %t:%T' /dev/null; cat /proc/timer_list | head -c 10 | wc -c"
+            ]);
+        });
+        let dev = bundle.rootfs().join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        let _ = std::fs::remove_file(dev.join("null"));
+        std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
+        let id = unique_id("cve31133");
+        let out = rt.run(&bundle, &id);
+        if out.code() == Some(0) {
+            let text = out.stdout_str();
+            assert!(
+                text.contains("character special file 1:3"),
+                "{}: {}",
+                rt.name,
+                out.describe()
+            );
+            assert!(
+                text.trim_end().ends_with('0'),
+                "{}: masked file readable: {}",
+                rt.name,
+                out.describe()
+            );
+        } else {
+            // Refusing to start is also a defence; it must say why.
+            assert!(
+                out.stderr_str().contains("/dev/null"),
+                "{}: {}",
+                rt.name,
+                out.describe()
+            );
+        }
+        rt.delete_force(&id);
+        assert_nothing_left(&rt, &bundle, &id);
+    }
+}
+
+/// CVE-2022-0492: writing a cgroup v1 release_agent runs a host program as
+/// root. The container's cgroupfs is read-only and shows only its own
+/// cgroup, which has no release_agent.
+#[test]
+fn cve_2022_0492_release_agent() {
+    for rt in moats() {
+        let bundle = Bundle::new(|c| {
+            c["process"]["args"] = json!(["sh", "-c",
+                "for d in /sys/fs/cgroup/*; do if echo /x > $d/release_agent 2>/dev/null; then echo WROTE $d; fi; done; echo done"]);
+        });
+        let id = unique_id("cve0492");
+        let out = rt.run(&bundle, &id);
+        assert_eq!(out.code(), Some(0), "{}", out.describe());
+        assert!(
+            !out.stdout_str().contains("WROTE"),
+            "{}: {}",
+            rt.name,
+            out.describe()
+        );
+        assert_nothing_left(&rt, &bundle, &id);
+    }
+}
+
+/// CVE-2022-29162: an inheritable capability set lets a binary with file
+/// capabilities gain more than the container was given. The floor empties
+/// it (compat keeps the config, as runc does).
+#[test]
+fn cve_2022_29162_inheritable_caps() {
+    if std::env::var_os("MOAT_E2E_BINARY").is_some() {
+        return;
+    }
+    let bundle = Bundle::new(|c| {
+        c["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        c["process"]["args"] = json!(["sh", "-c", "grep CapInh /proc/self/status"]);
+    });
+    let rt = Runtime::moat_hardened();
+    let out = rt.run(&bundle, &unique_id("cve29162"));
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(
+        out.stdout_str().contains("CapInh:\t0000000000000000"),
+        "{}",
+        out.describe()
+    );
+    // Control: compat keeps the config's inheritable set.
+    let rt = Runtime::moat();
+    let out = rt.run(&bundle, &unique_id("cve29162c"));
+    assert!(
+        !out.stdout_str().contains("CapInh:\t0000000000000000"),
+        "{}",
+        out.describe()
+    );
+}
