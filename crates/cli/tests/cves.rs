@@ -154,3 +154,47 @@ fn cve_2022_29162_inheritable_caps() {
         out.describe()
     );
 }
+
+/// TIOCSTI injection: a container whose stdio is the caller's terminal
+/// pushes keystrokes into the caller's shell. moat's init takes a session
+/// of its own, so that terminal is never the container's controlling tty
+/// (runc pipes stdio instead). Run under `script` so moat's stdin is a pty.
+#[test]
+fn tiocsti_into_the_callers_terminal() {
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        eprintln!("no /usr/bin/script (util-linux): skipping");
+        return;
+    }
+    for rt in moats() {
+        let bundle = Bundle::with_checker(|c| {
+            c["process"]["args"] = json!(["/checker", "--syscalls"]);
+        });
+        let id = unique_id("tiocsti");
+        let mut line = format!("'{}'", rt.binary.display());
+        for g in &rt.global {
+            line.push_str(&format!(" '{g}'"));
+        }
+        line.push_str(&format!(
+            " --root '{}' run --bundle '{}' {id}",
+            rt.root_path().display(),
+            bundle.path_str()
+        ));
+        let mut cmd = std::process::Command::new("/usr/bin/script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        let out = run_command(cmd, cmd_timeout());
+        let text = out.stdout_str();
+        assert!(
+            text.contains("\"tiocsti\""),
+            "{}: {}",
+            rt.name,
+            out.describe()
+        );
+        assert!(
+            !text.contains("\"tiocsti\":\"ok\""),
+            "{}: the container injected into the caller's terminal: {}",
+            rt.name,
+            out.describe()
+        );
+        rt.delete_force(&id);
+    }
+}

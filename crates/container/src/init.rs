@@ -183,6 +183,13 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         rootfs::finish(spec)?;
     }
     let process = spec.process().as_ref().expect("validated: process exists");
+    // A session of our own: the caller's terminal, if our stdio is one, is
+    // then not our controlling terminal, so TIOCSTI cannot push keystrokes
+    // into the caller's shell (as runc does). The pty path below makes its
+    // own session.
+    if process.terminal() != Some(true) {
+        rustix::process::setsid().at("setsid", "self")?;
+    }
     if process.terminal() == Some(true) {
         setup_pty(chan, process.user().uid(), process.user().gid())?;
     }

@@ -22,10 +22,13 @@ pub enum Probe {
     InitModule,
     /// unshare(CLONE_NEWUSER): only affects the calling (probe) process.
     UnshareUser,
+    /// ioctl(0, TIOCSTI, "\0"): ENOTTY unless stdin is a terminal, where it
+    /// would push a NUL byte into that terminal's input.
+    Tiocsti,
 }
 
 impl Probe {
-    pub const ALL: [Probe; 7] = [
+    pub const ALL: [Probe; 8] = [
         Probe::Keyctl,
         Probe::Userfaultfd,
         Probe::PerfEventOpen,
@@ -33,6 +36,7 @@ impl Probe {
         Probe::Bpf,
         Probe::InitModule,
         Probe::UnshareUser,
+        Probe::Tiocsti,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Probe {
             Probe::Bpf => "bpf",
             Probe::InitModule => "init_module",
             Probe::UnshareUser => "unshare_user",
+            Probe::Tiocsti => "tiocsti",
         }
     }
 
@@ -81,6 +86,9 @@ impl Probe {
                     empty.as_ptr(),
                 ),
                 Probe::UnshareUser => libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER as i64),
+                Probe::Tiocsti => {
+                    libc::syscall(libc::SYS_ioctl, 0i64, libc::TIOCSTI as i64, empty.as_ptr())
+                }
             }
         };
         if ret < 0 {
