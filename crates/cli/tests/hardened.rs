@@ -246,3 +246,22 @@ fn idmapped_rootfs_lets_container_root_write_as_host_owner() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(meta.uid(), 0);
 }
+
+#[test]
+fn private_bundle_dir_works_under_the_floor_user_namespace() {
+    if skip_if_runc() {
+        return;
+    }
+    // The container's root is an unprivileged host uid that could not walk
+    // into a 0700 bundle: moat attaches the rootfs through fds instead.
+    let bundle =
+        Bundle::new(|c| c["process"]["args"] = json!(["sh", "-c", "touch /ok && echo fine"]));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bundle.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let rt = Runtime::moat_hardened();
+    let id = unique_id("private-bundle");
+    let out = rt.run(&bundle, &id);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(out.stdout_str().contains("fine"));
+    assert_nothing_left(&rt, &bundle, &id);
+}

@@ -217,6 +217,12 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         Mode::empty(),
     )
     .at("open state dir", &undo.locked().dir)?;
+    let rootfs_fd = rustix::fs::open(
+        &cfg.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open rootfs", &cfg.rootfs)?;
     let (parent_end, child_end) = sync::pair().at("create sync socket", "socketpair")?;
 
     let hooks = spec.hooks().as_ref();
@@ -257,6 +263,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 rootfs: &cfg.rootfs,
                 bundle: &cfg.bundle,
                 state_dir: &state_dir,
+                rootfs_fd: &rootfs_fd,
                 joins: &joins,
                 unshare,
                 new_user,

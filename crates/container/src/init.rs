@@ -23,6 +23,8 @@ pub struct InitArgs<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
+    /// O_PATH fd of the rootfs, opened by the parent as host root.
+    pub rootfs_fd: &'a OwnedFd,
     /// O_PATH fd of the container's state dir (holds exec.fifo).
     pub state_dir: &'a OwnedFd,
     /// Namespaces to join (user first), excluding pid which the parent joins.
@@ -112,6 +114,11 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         // uid only, as runc's nsexec: the gid follows after the unshare.
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).at("setresuid", "0")?;
     }
+    if rootfs_tree.is_some() {
+        // Stand in the rootfs before the mount namespace is copied: the copy
+        // carries the cwd over, and no host path above it is walked again.
+        rustix::process::fchdir(a.rootfs_fd).at("chdir", a.rootfs.display())?;
+    }
     let rest = a.unshare - CloneFlags::CLONE_NEWUSER;
     if !rest.is_empty() {
         nix::sched::unshare(rest).at("unshare", format!("{rest:?}"))?;
@@ -131,18 +138,22 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::setdomainname(d.as_bytes()).at("setdomainname", d)?;
     }
-    if a.new_mnt {
-        rootfs::Prepare {
-            spec,
-            rootfs: a.rootfs,
-            bundle: a.bundle,
-            userns: a.new_user,
-            new_cgroupns: a.new_cgroupns,
-            cgroup_paths: a.cgroup_paths,
-            rootfs_tree,
-        }
-        .run()?;
-    }
+    let root = if a.new_mnt {
+        Some(
+            rootfs::Prepare {
+                spec,
+                rootfs: a.rootfs,
+                bundle: a.bundle,
+                userns: a.new_user,
+                new_cgroupns: a.new_cgroupns,
+                cgroup_paths: a.cgroup_paths,
+                rootfs_tree,
+            }
+            .run()?,
+        )
+    } else {
+        None
+    };
     let mut hook_state = String::new();
     if a.hooks_sync {
         send(chan, &Msg::HooksPoint)?;
@@ -166,7 +177,8 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         }
     }
     if a.new_mnt {
-        rootfs::pivot(a.rootfs, a.no_pivot)?;
+        let root = root.as_ref().expect("prepared with the mount namespace");
+        rootfs::pivot(root, a.rootfs, a.no_pivot)?;
     } else {
         rustix::process::chdir(a.rootfs).at("chdir", a.rootfs.display())?;
     }

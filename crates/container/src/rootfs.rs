@@ -245,30 +245,40 @@ impl Prepare<'_> {
             prop
         };
         mount(NONE, "/", NONE, first, NONE).at("set propagation of", "/")?;
-        match &self.rootfs_tree {
-            Some(tree) => rustix::mount::move_mount(
-                tree,
-                "",
-                rustix::fs::CWD,
-                self.rootfs,
-                rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-            )
-            .at("attach id-mapped rootfs", self.rootfs.display())?,
-            None => mount(
-                Some(self.rootfs),
-                self.rootfs,
-                NONE,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                NONE,
-            )
-            .at("bind rootfs", self.rootfs.display())?,
-        }
-        let root = rustix::fs::open(
-            self.rootfs,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .at("open rootfs", self.rootfs.display())?;
+        let root = match &self.rootfs_tree {
+            // Attached through fds: a user-namespaced init may not be able
+            // to walk the host path to the bundle (e.g. a 0700 parent).
+            Some(tree) => {
+                // The init stands in the rootfs (its cwd, carried into this
+                // mount namespace): attach there.
+                rustix::mount::move_mount(
+                    tree,
+                    "",
+                    rustix::fs::CWD,
+                    ".",
+                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+                )
+                .at("attach id-mapped rootfs", self.rootfs.display())?;
+                // The tree fd is now the root of the attached mount.
+                rustix::io::dup(tree).at("dup rootfs fd", self.rootfs.display())?
+            }
+            None => {
+                mount(
+                    Some(self.rootfs),
+                    self.rootfs,
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    NONE,
+                )
+                .at("bind rootfs", self.rootfs.display())?;
+                rustix::fs::open(
+                    self.rootfs,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .at("open rootfs", self.rootfs.display())?
+            }
+        };
 
         let mounts = self.spec.mounts().as_deref().unwrap_or_default();
         let mut dev_is_bind = false;
@@ -655,11 +665,11 @@ fn symlink_if_missing(dev: &OwnedFd, target: &str, link: &str) -> R<()> {
 }
 
 /// Make the prepared rootfs the root: pivot_root (or MS_MOVE + chroot).
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> R<()> {
+pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> R<()> {
     let disp = &rootfs.display().to_string();
-    rustix::process::chdir(rootfs).at("chdir", disp)?;
+    rustix::process::fchdir(root).at("chdir", disp)?;
     if no_pivot {
-        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).at("move rootfs", disp)?;
+        mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE).at("move rootfs", disp)?;
         rustix::process::chroot(".").at("chroot", disp)?;
     } else {
         rustix::process::pivot_root(".", ".").at("pivot_root", disp)?;
