@@ -254,8 +254,10 @@ fn private_bundle_dir_works_under_the_floor_user_namespace() {
     }
     // The container's root is an unprivileged host uid that could not walk
     // into a 0700 bundle: moat attaches the rootfs through fds instead.
-    let bundle =
-        Bundle::new(|c| c["process"]["args"] = json!(["sh", "-c", "touch /ok && echo fine"]));
+    let bundle = Bundle::new(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "touch /ok && echo fine"]);
+        c["root"]["readonly"] = json!(false);
+    });
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bundle.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let rt = Runtime::moat_hardened();
