@@ -444,7 +444,12 @@ fn main() {
         let mut m = Map::new();
         for p in moat_sys::probe::Probe::ALL {
             let v = match p.run() {
-                Ok(()) => Value::from("ok"),
+                Ok(n) => {
+                    if p == moat_sys::probe::Probe::Keyctl {
+                        m.insert("session_keyring".into(), n.into());
+                    }
+                    Value::from("ok")
+                }
                 Err(e) => errno_name(&e).into(),
             };
             m.insert(p.name().into(), v);

@@ -198,3 +198,34 @@ fn tiocsti_into_the_callers_terminal() {
         rt.delete_force(&id);
     }
 }
+
+/// Each container gets a session keyring of its own (runc does the same
+/// unless --no-new-keyring): two containers, and the runtime, never share
+/// one. Checked under compat, where keyctl is allowed.
+#[test]
+fn containers_do_not_share_a_session_keyring() {
+    let serial = |rt: &Runtime, extra: &[&str]| {
+        let bundle = Bundle::with_checker(|c| {
+            c["process"]["args"] = json!(["/checker", "--syscalls"]);
+        });
+        let id = unique_id("keyring");
+        let mut args: Vec<&str> = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend(["--bundle", bundle.path_str(), &id]);
+        let out = rt.exec(&args);
+        assert_eq!(out.code(), Some(0), "{}", out.describe());
+        let r = parse_report(rt, &out);
+        r["syscalls"]["session_keyring"]
+            .as_i64()
+            .expect("keyring serial")
+    };
+    let rt = Runtime::moat();
+    let (a, b) = (serial(&rt, &[]), serial(&rt, &[]));
+    assert_ne!(a, b, "two containers share session keyring {a}");
+    // Control: --no-new-keyring keeps the caller's keyring, the same for both.
+    let (c, d) = (
+        serial(&rt, &["--no-new-keyring"]),
+        serial(&rt, &["--no-new-keyring"]),
+    );
+    assert_eq!(c, d, "--no-new-keyring control");
+}

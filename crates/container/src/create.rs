@@ -272,6 +272,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 new_time,
                 seccomp: seccomp.as_ref(),
                 no_pivot: o.no_pivot,
+                no_new_keyring: o.no_new_keyring,
                 preserve_fds: o.preserve_fds,
                 hooks_sync,
                 cgroup_paths: &st.cgroup_paths,

@@ -37,6 +37,7 @@ pub struct InitArgs<'a> {
     pub new_time: bool,
     pub seccomp: Option<&'a moat_seccomp::Program>,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     pub preserve_fds: i32,
     /// Stop at the hooks point (any prestart/createRuntime/createContainer/
     /// startContainer hook exists).
@@ -131,6 +132,15 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     }
     if a.new_time {
         enter_time_ns(spec)?;
+    }
+    if !a.no_new_keyring {
+        // EDQUOT/ENOSYS-like failures (keyrings disabled) are not fatal, as
+        // in runc; a refusal by policy is not possible here (no seccomp yet).
+        if let Err(e) = moat_sys::join_new_session_keyring() {
+            if e.raw_os_error() != Some(libc::ENOSYS) {
+                return Err(e).at("join new session keyring", "keyctl");
+            }
+        }
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::sethostname(h.as_bytes()).at("sethostname", h)?;

@@ -11,4 +11,6 @@ pub mod probe;
 pub mod process;
 pub mod seccomp;
 
-pub use process::{clone3, close_fds_from, close_inherited, exit_now, Cloned};
+pub use process::{
+    clone3, close_fds_from, close_inherited, exit_now, join_new_session_keyring, Cloned,
+};

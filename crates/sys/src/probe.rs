@@ -56,8 +56,9 @@ impl Probe {
         Probe::ALL.into_iter().find(|p| p.name() == s)
     }
 
-    /// Make the call. `Ok(())` means the kernel accepted it.
-    pub fn run(self) -> io::Result<()> {
+    /// Make the call. `Ok(value)` means the kernel accepted it (for keyctl,
+    /// the value is the session keyring's serial).
+    pub fn run(self) -> io::Result<i64> {
         let empty = b"\0";
         // SAFETY: every call below passes only integers, NULL pointers (which
         // the kernel rejects with EFAULT without touching our memory) or a
@@ -98,6 +99,6 @@ impl Probe {
             // SAFETY: the kernel just returned this fd to us; nothing else owns it.
             unsafe { libc::close(ret as i32) };
         }
-        Ok(())
+        Ok(ret)
     }
 }

@@ -119,6 +119,26 @@ pub fn close_inherited(fd: RawFd) {
     }
 }
 
+/// Give the calling process a new anonymous session keyring, so that
+/// containers never share the runtime's (or each other's) session keyring
+/// (runc does the same unless `--no-new-keyring`).
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NULL name reads no memory
+    // of ours; it only replaces this process's session keyring.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
