@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use moat_container::{ops, run, CreateOpts, Store};
 
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            logger.error(&format!("{e:#}"));
+            logger.error(&format!("{e}"));
             ExitCode::from(1)
         }
     }
@@ -258,7 +258,8 @@ fn dispatch(cli: &Cli) -> Result<i32> {
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
             );
-            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, &text)
+                .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
             Ok(0)
         }
         Cmd::Floor { bundle } => {

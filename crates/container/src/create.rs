@@ -287,11 +287,20 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     st.pid_start = state::proc_start_time(pid).unwrap_or(0);
     undo.locked().save(&st)?;
 
-    if v2_fd.is_none() {
-        cgroup.add_pid(pid)?;
-    }
+    // Go first, then migrate into the cgroup: the init does its namespace
+    // and mount work meanwhile and waits for `Joined` only where it must.
+    let join = || -> Result<()> {
+        if v2_fd.is_none() {
+            cgroup.add_pid(pid)?;
+        }
+        // An init that already failed has closed its end: its Error message
+        // (read by the loop below) is the story to tell, not our EPIPE.
+        let _ = parent_end.send(&Msg::Joined);
+        Ok(())
+    };
     if !new_user {
-        parent_end.send(&Msg::Go).at("write sync channel", "init")?;
+        let _ = parent_end.send(&Msg::Go);
+        join()?;
     }
     let mut pty = None;
     loop {
@@ -315,6 +324,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 parent_end
                     .send_with_fd(&Msg::Go, tree.as_ref().map(|t| t.as_fd()))
                     .at("write sync channel", "init")?;
+                join()?;
             }
             Msg::HooksPoint => {
                 let js = crate::hooks::state_json(
@@ -343,7 +353,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             }
             Msg::Ready => break,
             Msg::Error { step, path, errno } => return Err(Error::Init { step, path, errno }),
-            Msg::Go | Msg::HooksDone(_) => {
+            Msg::Go | Msg::Joined | Msg::HooksDone(_) => {
                 return Err(Error::Refused("unexpected sync message from init".into()))
             }
         }

@@ -127,9 +127,30 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     if a.new_user {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).at("setresgid", "0")?;
     }
-    if a.new_cgroupns {
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).at("unshare", "cgroup")?;
-    }
+    // Wait for `Joined` only when something needs the cgroup: a cgroup
+    // mount, the cgroup namespace (its root is the cgroup we are in), and
+    // in any case before hooks run or anything of the tenant's executes.
+    let joined = std::cell::Cell::new(false);
+    let ensure_joined = || -> R<()> {
+        if joined.get() {
+            return Ok(());
+        }
+        match recv(chan)? {
+            Msg::Joined => {}
+            m => {
+                return Err(Fail::new(
+                    "unexpected sync message",
+                    format!("{m:?}"),
+                    libc::EPROTO,
+                ))
+            }
+        }
+        if a.new_cgroupns {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).at("unshare", "cgroup")?;
+        }
+        joined.set(true);
+        Ok(())
+    };
     if a.new_time {
         enter_time_ns(spec)?;
     }
@@ -158,12 +179,14 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
                 new_cgroupns: a.new_cgroupns,
                 cgroup_paths: a.cgroup_paths,
                 rootfs_tree,
+                ensure_joined: &ensure_joined,
             }
             .run()?,
         )
     } else {
         None
     };
+    ensure_joined()?;
     let mut hook_state = String::new();
     if a.hooks_sync {
         send(chan, &Msg::HooksPoint)?;

@@ -226,6 +226,9 @@ pub struct Prepare<'a> {
     /// An id-mapped copy of the rootfs made by the parent, to attach in
     /// place of the plain bind.
     pub rootfs_tree: Option<OwnedFd>,
+    /// Blocks until the parent has put us in our cgroup (and unshares the
+    /// cgroup namespace); called before the first cgroup mount.
+    pub ensure_joined: &'a dyn Fn() -> R<()>,
 }
 
 impl Prepare<'_> {
@@ -346,6 +349,9 @@ impl Prepare<'_> {
                 bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
             }
             return self.propagate(root, dest, o, strict);
+        }
+        if typ == "cgroup" || typ == "cgroup2" {
+            (self.ensure_joined)()?;
         }
         if typ == "cgroup" {
             return self.mount_cgroup(root, dest, o);

@@ -16,6 +16,10 @@ use rustix::net::{
 pub enum Msg {
     /// child → parent: my user namespace exists, write my uid/gid maps.
     NeedMaps,
+    /// parent → child: you are in your cgroup now (sent after `Go`, so the
+    /// cgroup v1 migration — which can wait an RCU grace period — overlaps
+    /// the init's own setup).
+    Joined,
     /// parent → child: maps written (when asked) and cgroup joined; go on.
     Go,
     /// child → parent: namespaces and mounts are ready; run prestart and
@@ -43,6 +47,7 @@ const T_HOOKS_DONE: u8 = 4;
 const T_PTY: u8 = 5;
 const T_READY: u8 = 6;
 const T_ERROR: u8 = 7;
+const T_JOINED: u8 = 8;
 
 const MAX: usize = 4096;
 
@@ -51,6 +56,7 @@ impl Msg {
         buf.clear();
         match self {
             Msg::NeedMaps => buf.push(T_NEED_MAPS),
+            Msg::Joined => buf.push(T_JOINED),
             Msg::Go => buf.push(T_GO),
             Msg::HooksPoint => buf.push(T_HOOKS_POINT),
             Msg::HooksDone(state) => {
@@ -75,6 +81,7 @@ impl Msg {
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed sync message");
         Ok(match *b.first().ok_or_else(bad)? {
             T_NEED_MAPS => Msg::NeedMaps,
+            T_JOINED => Msg::Joined,
             T_GO => Msg::Go,
             T_HOOKS_POINT => Msg::HooksPoint,
             T_HOOKS_DONE => Msg::HooksDone(String::from_utf8_lossy(&b[1..]).into_owned()),
@@ -198,6 +205,7 @@ mod tests {
         let (a, b) = pair().unwrap();
         let msgs = [
             Msg::NeedMaps,
+            Msg::Joined,
             Msg::Go,
             Msg::HooksPoint,
             Msg::HooksDone("{\"id\":\"x\"}".into()),
