@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh busybox-static libseccomp-dev pkg-config gcc runc
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --workspace
+bash scripts/build.sh >/dev/null
 bash scripts/build-checker.sh
 cargo test --workspace -- --test-threads=2
