@@ -140,6 +140,35 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             unshare -= CloneFlags::CLONE_NEWUSER;
         }
     }
+    // Mounts asking for `idmap`/`ridmap`: the parent makes those trees once
+    // the init's user namespace exists.
+    let mut idmapped: Vec<(u32, PathBuf, bool)> = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = crate::mountopts::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(Error::Refused)?;
+        let Some(recursive) = opts.idmap else {
+            continue;
+        };
+        if !new.contains(CloneFlags::CLONE_NEWUSER) {
+            return Err(Error::Refused(format!(
+                "mount {}: idmap needs the container to have a new user namespace",
+                m.destination().display()
+            )));
+        }
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(Error::Refused(format!(
+                "mount {}: per-mount uidMappings/gidMappings are not supported yet (idmap uses the container's)",
+                m.destination().display()
+            )));
+        }
+        let src = m.source().clone().unwrap_or_default();
+        let src = if src.is_absolute() {
+            src
+        } else {
+            cfg.bundle.join(src)
+        };
+        idmapped.push((i as u32, src, recursive));
+    }
     let new_mnt = new.contains(CloneFlags::CLONE_NEWNS);
     if !new_mnt && !joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
         return Err(Error::Refused(
@@ -324,6 +353,17 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 parent_end
                     .send_with_fd(&Msg::Go, tree.as_ref().map(|t| t.as_fd()))
                     .at("write sync channel", "init")?;
+                if !idmapped.is_empty() {
+                    let ns = format!("/proc/{pid}/ns/user");
+                    let nsf = std::fs::File::open(&ns).at("open", &ns)?;
+                    for (i, src, recursive) in &idmapped {
+                        let t = moat_sys::mount::idmapped_tree_with(src, &nsf, *recursive)
+                            .at("make id-mapped mount", src)?;
+                        parent_end
+                            .send_with_fd(&Msg::Tree(*i), Some(t.as_fd()))
+                            .at("write sync channel", "init")?;
+                    }
+                }
                 join()?;
             }
             Msg::HooksPoint => {
@@ -353,7 +393,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             }
             Msg::Ready => break,
             Msg::Error { step, path, errno } => return Err(Error::Init { step, path, errno }),
-            Msg::Go | Msg::Joined | Msg::HooksDone(_) => {
+            Msg::Go | Msg::Joined | Msg::Tree(_) | Msg::HooksDone(_) => {
                 return Err(Error::Refused("unexpected sync message from init".into()))
             }
         }

@@ -115,6 +115,35 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         // uid only, as runc's nsexec: the gid follows after the unshare.
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).at("setresuid", "0")?;
     }
+    // The id-mapped trees for idmap mounts follow Go, one per such mount.
+    let mut trees: Vec<Option<OwnedFd>> = Vec::new();
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let want = mounts
+        .iter()
+        .filter(|m| {
+            crate::mountopts::parse(m.options().as_deref().unwrap_or_default())
+                .is_ok_and(|o| o.idmap.is_some())
+        })
+        .count();
+    if want > 0 {
+        trees.resize_with(mounts.len(), || None);
+        for _ in 0..want {
+            match chan.recv() {
+                Ok(Some((Msg::Tree(i), Some(fd)))) if (i as usize) < mounts.len() => {
+                    trees[i as usize] = Some(fd)
+                }
+                Ok(None) => moat_sys::exit_now(1),
+                Ok(Some((m, _))) => {
+                    return Err(Fail::new(
+                        "unexpected sync message",
+                        format!("{m:?}"),
+                        libc::EPROTO,
+                    ))
+                }
+                Err(e) => return Err(e).at("read sync channel", "parent"),
+            }
+        }
+    }
     if rootfs_tree.is_some() {
         // Stand in the rootfs before the mount namespace is copied: the copy
         // carries the cwd over, and no host path above it is walked again.
@@ -180,6 +209,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
                 cgroup_paths: a.cgroup_paths,
                 rootfs_tree,
                 ensure_joined: &ensure_joined,
+                trees: std::cell::RefCell::new(trees),
             }
             .run()?,
         )

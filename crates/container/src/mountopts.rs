@@ -13,6 +13,9 @@ pub struct MountOpts {
     pub propagation: Vec<MsFlags>,
     /// Filesystem-specific data (`mode=755,size=65536k`).
     pub data: String,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)): an id-mapped bind
+    /// through the container's user namespace.
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOpts {
@@ -22,6 +25,7 @@ impl Default for MountOpts {
             cleared: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            idmap: None,
         }
     }
 }
@@ -79,9 +83,8 @@ pub fn parse(options: &[String]) -> Result<MountOpts, String> {
                 continue;
             }
             "idmap" | "ridmap" => {
-                return Err(format!(
-                    "mount option {opt:?} (id-mapped mounts) is not supported yet"
-                ))
+                o.idmap = Some(opt == "ridmap");
+                continue;
             }
             s if s.starts_with('r') && is_recursive_attr(&s[1..]) => {
                 return Err(format!(
@@ -170,7 +173,7 @@ mod tests {
 
     #[test]
     fn unsupported_are_clear_errors() {
-        assert!(parse(&["idmap".to_string()]).is_err());
+        assert_eq!(parse(&["ridmap".to_string()]).unwrap().idmap, Some(true));
         assert!(parse(&["rro".to_string()]).is_err());
     }
 }

@@ -229,6 +229,8 @@ pub struct Prepare<'a> {
     /// Blocks until the parent has put us in our cgroup (and unshares the
     /// cgroup namespace); called before the first cgroup mount.
     pub ensure_joined: &'a dyn Fn() -> R<()>,
+    /// Id-mapped trees by mount index (idmap/ridmap binds).
+    pub trees: std::cell::RefCell<Vec<Option<OwnedFd>>>,
 }
 
 impl Prepare<'_> {
@@ -285,7 +287,7 @@ impl Prepare<'_> {
 
         let mounts = self.spec.mounts().as_deref().unwrap_or_default();
         let mut dev_is_bind = false;
-        for m in mounts {
+        for (i, m) in mounts.iter().enumerate() {
             let opts =
                 mountopts::parse(m.options().as_deref().unwrap_or_default()).map_err(|_| {
                     Fail::new(
@@ -297,7 +299,8 @@ impl Prepare<'_> {
             if m.destination() == Path::new("/dev") && opts.is_bind() {
                 dev_is_bind = true;
             }
-            self.mount_one(&root, m, &opts)?;
+            let tree = self.trees.borrow_mut().get_mut(i).and_then(|t| t.take());
+            self.mount_one(&root, m, &opts, tree)?;
         }
         if !dev_is_bind {
             self.devices(&root)?;
@@ -305,7 +308,7 @@ impl Prepare<'_> {
         Ok(root)
     }
 
-    fn mount_one(&self, root: &OwnedFd, m: &Mount, o: &MountOpts) -> R<()> {
+    fn mount_one(&self, root: &OwnedFd, m: &Mount, o: &MountOpts, tree: Option<OwnedFd>) -> R<()> {
         let dest = m.destination();
         let typ = m.typ().as_deref().unwrap_or("");
         let pseudo = matches!(
@@ -316,6 +319,31 @@ impl Prepare<'_> {
             || dest.starts_with("/proc")
             || dest.starts_with("/sys")
             || dest.starts_with("/dev");
+        if let Some(tree) = tree {
+            // idmap/ridmap: the parent made an id-mapped copy of the source;
+            // attach it at the destination through fds.
+            let is_dir = rustix::fs::fstat(&tree)
+                .map(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory)
+                .at("stat id-mapped source", dest.display())?;
+            let kind = if is_dir { Kind::Dir } else { Kind::File };
+            let dfd = ensure(root, dest, kind, strict)?;
+            rustix::mount::move_mount(
+                &tree,
+                "",
+                &dfd,
+                "",
+                rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                    | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+            )
+            .at("attach id-mapped mount", dest.display())?;
+            let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            if !extra.is_empty() {
+                let dfd =
+                    resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
+                bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
+            }
+            return self.propagate(root, dest, o, strict);
+        }
         if o.is_bind() {
             let src = m.source().as_ref().ok_or_else(|| {
                 Fail::new("bind mount without source", dest.display(), libc::EINVAL)

@@ -30,6 +30,8 @@ pub enum Msg {
     HooksDone(String),
     /// child → parent: a pty master follows as SCM_RIGHTS on this message.
     Pty,
+    /// parent → child: the id-mapped tree for `mounts[i]` (SCM_RIGHTS).
+    Tree(u32),
     /// child → parent: everything before `execve` is done; waiting for start.
     Ready,
     /// child → parent: a step failed.
@@ -48,6 +50,7 @@ const T_PTY: u8 = 5;
 const T_READY: u8 = 6;
 const T_ERROR: u8 = 7;
 const T_JOINED: u8 = 8;
+const T_TREE: u8 = 9;
 
 const MAX: usize = 4096;
 
@@ -57,6 +60,10 @@ impl Msg {
         match self {
             Msg::NeedMaps => buf.push(T_NEED_MAPS),
             Msg::Joined => buf.push(T_JOINED),
+            Msg::Tree(i) => {
+                buf.push(T_TREE);
+                buf.extend_from_slice(&i.to_le_bytes());
+            }
             Msg::Go => buf.push(T_GO),
             Msg::HooksPoint => buf.push(T_HOOKS_POINT),
             Msg::HooksDone(state) => {
@@ -82,6 +89,9 @@ impl Msg {
         Ok(match *b.first().ok_or_else(bad)? {
             T_NEED_MAPS => Msg::NeedMaps,
             T_JOINED => Msg::Joined,
+            T_TREE => Msg::Tree(u32::from_le_bytes(
+                b.get(1..5).ok_or_else(bad)?.try_into().unwrap(),
+            )),
             T_GO => Msg::Go,
             T_HOOKS_POINT => Msg::HooksPoint,
             T_HOOKS_DONE => Msg::HooksDone(String::from_utf8_lossy(&b[1..]).into_owned()),
@@ -206,6 +216,7 @@ mod tests {
         let msgs = [
             Msg::NeedMaps,
             Msg::Joined,
+            Msg::Tree(7),
             Msg::Go,
             Msg::HooksPoint,
             Msg::HooksDone("{\"id\":\"x\"}".into()),

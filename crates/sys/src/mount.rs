@@ -25,13 +25,16 @@ const AT_RECURSIVE: u32 = 0x8000;
 /// a filesystem that supports id-mapped mounts (ext4, xfs, btrfs, tmpfs ≥ 6.3,
 /// overlayfs ≥ 5.19).
 pub fn idmapped_tree(path: &Path, userns: impl AsFd) -> io::Result<OwnedFd> {
-    let tree = open_tree(
-        rustix::fs::CWD,
-        path,
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_RECURSIVE,
-    )?;
+    idmapped_tree_with(path, userns, true)
+}
+
+/// As [`idmapped_tree`], recursive (`ridmap`) or only the top mount (`idmap`).
+pub fn idmapped_tree_with(path: &Path, userns: impl AsFd, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = open_tree(rustix::fs::CWD, path, flags)?;
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
@@ -47,7 +50,7 @@ pub fn idmapped_tree(path: &Path, userns: impl AsFd) -> io::Result<OwnedFd> {
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             empty.as_ptr(),
-            AT_EMPTY_PATH | AT_RECURSIVE,
+            AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 },
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
