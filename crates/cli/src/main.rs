@@ -140,7 +140,15 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // runc exits 1 on usage errors (clap's default is 2); help and
+    // --version still exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let logger = match log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug) {
         Ok(l) => l,
         Err(e) => {
