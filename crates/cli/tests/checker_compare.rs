@@ -733,3 +733,25 @@ fn testing_runc_as_moat() -> bool {
 fn is_runc(name: &str) -> bool {
     name == "runc" || testing_runc_as_moat()
 }
+
+/// linux.personality LINUX32: uname reports a 32-bit machine.
+#[test]
+fn personality_linux32_matches_runc() {
+    let mut seen = Vec::new();
+    for rt in Runtime::both() {
+        let bundle = Bundle::new(|c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX32"});
+            c["process"]["args"] = json!(["/bin/busybox", "uname", "-m"]);
+        });
+        let id = unique_id("pers");
+        let out = rt.run(&bundle, &id);
+        assert_eq!(out.code(), Some(0), "{}: {}", rt.name, out.describe());
+        seen.push(out.stdout_str().trim().to_string());
+    }
+    // runc 1.1 ignores linux.personality (runc 1.2 applies it): the
+    // control shows the host's machine, moat the 32-bit personality.
+    assert_eq!(seen[0], std::env::consts::ARCH, "runc control");
+    if std::env::var_os("MOAT_E2E_BINARY").is_none() {
+        assert_eq!(seen[1], "i686", "LINUX32 not applied");
+    }
+}

@@ -275,6 +275,13 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
             rlimit_resource(name).ok_or_else(|| Fail::new("unknown rlimit", name, libc::EINVAL))?;
         nix::sys::resource::setrlimit(res, r.soft(), r.hard()).at("setrlimit", name)?;
     }
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        // LINUX32 is PER_LINUX32 (uname reports i686); LINUX is the default.
+        if p.domain() == oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 {
+            nix::sys::personality::set(nix::sys::personality::Persona::from_bits_retain(0x0008))
+                .at("personality", "LINUX32")?;
+        }
+    }
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .at("write", "/proc/self/oom_score_adj")?;
