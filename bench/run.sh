@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# moat's benchmark, one command (Debian bookworm, as root):
+#
+#   bash bench/run.sh            # full run: writes bench/RESULTS.md, results.json, results.png
+#   bash bench/run.sh --quick    # smoke: 3 samples, 5 containers, output to a tmp dir
+#
+# Installs what is missing (Debian packages), builds moat if there is no
+# target/release/moat, then runs bench/harness.py. Other options are passed
+# to the harness (--out DIR, --moat PATH, --samples N, --containers N).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+for a in "$@"; do [ "$a" = --quick ] && quick=1; done
+
+need=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+want=(python3 hyperfine crun runc busybox-static time strace gcc libc6-dev binutils util-linux
+  golang-github-containers-common)
+[ "$quick" = 1 ] || want+=(python3-matplotlib)
+moat=${MOAT:-target/release/moat}
+if [ ! -x "$moat" ]; then want+=(libseccomp-dev pkg-config); fi
+for p in "${want[@]}"; do have "$p" || need+=("$p"); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "bench: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x "$moat" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+  command -v cargo >/dev/null || apt-get install -y -qq cargo rustc >/dev/null
+  echo "bench: building moat (cargo build --release -p moat)" >&2
+  cargo build --release -p moat
+fi
+
+# Debian's python3, so Debian's matplotlib is importable whatever PATH says.
+exec /usr/bin/python3 bench/harness.py --moat "$moat" "$@"
