@@ -66,7 +66,7 @@ fn runc_accepts_moat_rejects(
 /// checks the failure: exit 1, stderr mentioning one of `words` (case-insensitive), nothing
 /// left behind.
 fn create_fails(name: &str, modify: impl Fn(&mut Value), tamper: impl Fn(&Bundle), words: &[&str]) {
-    for rt in Runtime::both() {
+    for rt in Runtime::all() {
         let bundle = Bundle::new(&modify);
         tamper(&bundle);
         let id = unique_id(name);
@@ -268,7 +268,7 @@ fn created(rt: &Runtime, name: &str) -> (Bundle, String) {
 
 #[test]
 fn duplicate_container_id() {
-    for rt in Runtime::both() {
+    for rt in Runtime::all() {
         let (_b, id) = created(&rt, "dup");
         let pid = rt.state(&id)["pid"].clone();
         let other = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "1000"]));
@@ -297,7 +297,7 @@ fn duplicate_container_id() {
 
 #[test]
 fn kill_with_unknown_signal() {
-    for rt in Runtime::both() {
+    for rt in Runtime::all() {
         let (_b, id) = created(&rt, "badsig");
         for sig in ["SIGNOPE", "NOPE", "999"] {
             let out = rt.kill(&id, sig);
@@ -322,7 +322,7 @@ fn kill_with_unknown_signal() {
 
 #[test]
 fn delete_running_without_force() {
-    for rt in Runtime::both() {
+    for rt in Runtime::all() {
         let (_b, id) = created(&rt, "delrun");
         assert!(rt.start(&id).status.success());
         rt.wait_status(&id, "running");
@@ -355,7 +355,7 @@ fn delete_running_without_force() {
 /// Operations on an id that does not exist fail with exit 1.
 #[test]
 fn unknown_container_id() {
-    for rt in Runtime::both() {
+    for rt in Runtime::all() {
         let id = unique_id("ghost");
         for args in [
             vec!["start", &id],

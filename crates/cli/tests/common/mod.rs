@@ -303,6 +303,16 @@ impl Runtime {
         [Runtime::runc(), Runtime::moat()]
     }
 
+    /// runc, moat (compat) and moat under its default hardened floor —
+    /// for checks every runtime must pass, e.g. bad input leaving nothing.
+    pub fn all() -> Vec<Runtime> {
+        let mut v = vec![Runtime::runc(), Runtime::moat()];
+        if std::env::var_os("MOAT_E2E_BINARY").is_none() {
+            v.push(Runtime::moat_hardened());
+        }
+        v
+    }
+
     /// True when the binary is really runc (so moat-only checks can be skipped).
     pub fn is_really_runc(&self) -> bool {
         Command::new(&self.binary)
@@ -599,6 +609,17 @@ pub fn assert_nothing_left(rt: &Runtime, bundle: &Bundle, id: &str) {
     let cg = cgroup_dirs_named(id);
     if !cg.is_empty() {
         problems.push(format!("cgroup dirs: {cg:?}"));
+    }
+    // moat's user namespace slots (files naming the container id).
+    if let Ok(rd) = fs::read_dir(rt.root.path().join(".userns")) {
+        for e in rd.flatten() {
+            if fs::read(e.path()).is_ok_and(|b| b == id.as_bytes()) {
+                problems.push(format!(
+                    "user namespace slot still held: {}",
+                    e.path().display()
+                ));
+            }
+        }
     }
     for needle in [bundle.path_str(), id] {
         let m = host_mounts_mentioning(needle);
