@@ -267,3 +267,31 @@ fn private_bundle_dir_works_under_the_floor_user_namespace() {
     assert!(out.stdout_str().contains("fine"));
     assert_nothing_left(&rt, &bundle, &id);
 }
+
+#[test]
+fn no_host_devices_no_sys_writes_no_rlimit_raise() {
+    if skip_if_runc() {
+        return;
+    }
+    let bundle = Bundle::new(|c| {
+        // Even a config that asks for CAP_SYS_RESOURCE does not keep it.
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_RESOURCE"));
+        }
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "/bin/busybox find /dev -type b | wc -l; \
+             /bin/busybox mkdir /sys/kernel/x 2>/dev/null && echo sys-writable || echo sys-ro; \
+             h=$(ulimit -H -n); ulimit -H -n $((h + 1)) 2>/dev/null && echo raised || echo kept"
+        ]);
+    });
+    let rt = Runtime::moat_hardened();
+    let out = rt.run(&bundle, &unique_id("hard-misc"));
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    let lines: Vec<String> = out.stdout_str().lines().map(String::from).collect();
+    assert_eq!(lines, vec!["0", "sys-ro", "kept"], "{}", out.describe());
+}
