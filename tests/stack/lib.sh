@@ -1,0 +1,124 @@
+# Shared by tests/stack/*.sh: a tiny check harness, the runtime under test,
+# and teardown helpers. Sourced, not run.
+
+STACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$STACK_DIR/../.." && pwd)
+
+# resolve_runtime SPEC -> sets RT (absolute path of the binary the stack
+# execs) and RT_LABEL. SPEC: moat | moat-compat | runc | /path/to/binary.
+# moat-compat is a symlink named moat-compat to the built moat: moat reads
+# its policy from argv[0] (README "Secure by default"), which is exactly
+# what deploy/install.sh installs on a node.
+resolve_runtime() {
+    local spec=${1:-moat}
+    RT_LABEL=$spec
+    case $spec in
+    moat | moat-compat)
+        local bin=${MOAT_BIN:-}
+        if [ -z "$bin" ]; then
+            bin=$(bash "$REPO/scripts/build.sh" 2>"$T/build.log" | tail -1) || {
+                cat "$T/build.log" >&2; echo "build failed" >&2; exit 2; }
+        fi
+        if [ "$spec" = moat-compat ]; then
+            mkdir -p "$T/bin"
+            ln -sf "$bin" "$T/bin/moat-compat"
+            RT=$T/bin/moat-compat
+        else
+            RT=$bin
+        fi
+        ;;
+    runc) RT=$(command -v runc) ;;
+    *) RT=$(readlink -f "$spec"); RT_LABEL=$(basename "$spec") ;;
+    esac
+    [ -x "$RT" ] || { echo "runtime $spec: $RT is not executable" >&2; exit 2; }
+}
+
+PASS=0 FAIL=0 SKIP=0
+FAILED=()
+OUT=""   # last command's stdout
+ERR=""   # last command's stderr
+RC=0     # last command's exit code
+
+# run CMD... : runs with a timeout, captures OUT/ERR/RC, never fails.
+run() {
+    local o e
+    o=$(mktemp "$T/out.XXXXXX") e=$(mktemp "$T/err.XXXXXX")
+    if [ "$(type -t "$1")" = function ]; then
+        "$@" >"$o" 2>"$e" </dev/null
+    else
+        timeout "${STEP_TIMEOUT:-60}" "$@" >"$o" 2>"$e" </dev/null
+    fi
+    RC=$?
+    OUT=$(cat "$o") ERR=$(cat "$e")
+    rm -f "$o" "$e"
+    {
+        echo "\$ $*"
+        [ -n "$OUT" ] && sed 's/^/  out| /' <<<"$OUT"
+        [ -n "$ERR" ] && sed 's/^/  err| /' <<<"$ERR"
+        echo "  rc=$RC"
+    } >>"$T/transcript.log"
+    return 0
+}
+
+pass() { PASS=$((PASS + 1)); echo "ok   - $1"; }
+fail() {
+    FAIL=$((FAIL + 1)); FAILED+=("$1")
+    echo "FAIL - $1"
+    shift
+    for l in "$@"; do [ -n "$l" ] && sed 's/^/       /' <<<"$l"; done
+    [ -n "$OUT" ] && sed 's/^/       stdout: /' <<<"$OUT"
+    [ -n "$ERR" ] && sed 's/^/       stderr: /' <<<"$ERR"
+    echo "       rc=$RC"
+}
+skip() { SKIP=$((SKIP + 1)); echo "skip - $1 ($2)"; }
+
+# expect NAME CONDITION-EXPR... : pass if the bash test succeeds.
+expect() {
+    local name=$1; shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# runtime_has SUBCOMMAND: does the runtime under test implement it?
+runtime_has() {
+    "$RT" "$1" --help >/dev/null 2>&1
+}
+
+summary() {
+    echo
+    echo "# runtime: $RT_LABEL ($RT)"
+    [ ${#FAILED[@]} -gt 0 ] && printf '# failed: %s\n' "${FAILED[@]}"
+    echo "$PASS passed, $FAIL failed, $SKIP skipped"
+}
+
+# Kill, one by one by pid, every process whose command line mentions $T
+# (shims, conmon, container processes started from our dirs). Never by name.
+kill_ours() {
+    local p
+    for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [ "$p" = $$ ] && continue
+        [ "$p" = "$BASHPID" ] && continue
+        if tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF -- "$T"; then
+            kill -9 "$p" 2>/dev/null || true
+        fi
+    done
+}
+
+# Unmount everything mounted at or under $T, deepest first.
+umount_ours() {
+    local m
+    for _ in 1 2 3; do
+        m=$(awk -v t="$T" '$5 == t || index($5, t "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
+        [ -z "$m" ] && return 0
+        while read -r x; do umount -l "$x" 2>/dev/null || true; done <<<"$m"
+    done
+}
+
+# rmdir the (empty) cgroup directory NAME under every hierarchy, deepest first.
+rm_cgroups() {
+    local name=$1 d
+    for d in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do
+        [ -d "$d" ] || continue
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    done
+}
