@@ -15,6 +15,7 @@ mod stats;
 mod v1;
 mod v1_resources;
 mod v2;
+pub mod v2_devices;
 mod v2_resources;
 
 use std::os::fd::OwnedFd;

@@ -3,8 +3,8 @@
 //!
 //! Not applied on v2, as in runc: memory.swappiness, memory.disableOOMKiller, kernel
 //! memory, blockIO.leafWeight, network (net_cls/net_prio do not exist on v2).
-//! Refused: realtime CPU (no v2 equivalent) and device rules (v2 needs an eBPF program;
-//! not implemented yet — see README).
+//! Refused: realtime CPU (no v2 equivalent). Device rules become an eBPF program
+//! (`v2_devices.rs`).
 
 use std::path::Path;
 
@@ -55,11 +55,8 @@ pub(crate) fn apply(d: &Path, r: &LinuxResources) -> Result<(), Error> {
     if let Some(m) = r.rdma().as_ref().filter(|m| !m.is_empty()) {
         crate::v1_resources::rdma_write(d, m)?;
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::Unsupported {
-            what: "linux.resources.devices (device rules need an eBPF program on cgroup v2, not implemented yet)".into(),
-            layout: Layout::V2.name(),
-        });
+    if let Some(devs) = r.devices().as_deref().filter(|d| !d.is_empty()) {
+        crate::v2_devices::apply(d, devs)?;
     }
     if let Some(u) = r.unified() {
         let mut keys: Vec<&String> = u.keys().collect();

@@ -137,13 +137,19 @@ fn v2_resources_with_runc_conversions() {
 fn v2_refusals() {
     let t = Tmp::new("v2no");
     let (_d, cg) = v2_ctr(&t);
+    // Device rules become an eBPF program: a fake (tmpfs) dir cannot take one, and the
+    // error names the step and the dir. Bad rules are refused before any syscall.
     let e = cg
         .apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
         .unwrap_err();
     assert!(
-        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("eBPF"),
+        matches!(e, Error::Io { .. }) && e.to_string().contains("device eBPF program"),
         "{e}"
     );
+    let e = cg
+        .apply(&res(r#"{"devices":[{"allow":true,"type":"p"}]}"#))
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidValue { .. }), "{e}");
     let e = cg
         .apply(&res(r#"{"cpu":{"realtimeRuntime":100}}"#))
         .unwrap_err();
