@@ -214,6 +214,33 @@ fn cleanup_by_hand(rt: &Runtime, id: &str) {
     let _ = fs::remove_dir_all(rt.root_path().join(id));
 }
 
+/// Removes (on drop, also when a test panics) any cgroup dir left named `id`, so a failed
+/// run never leaves the host dirty. Leaks are asserted (moat) or printed (runc) before.
+struct Sweep(String);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            let dirs = cgroup_dirs_named(&self.0);
+            if dirs.is_empty() {
+                return;
+            }
+            for d in &dirs {
+                for p in fs::read_to_string(d.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2), no memory involved.
+                    unsafe { nix::libc::kill(p, nix::libc::SIGKILL) };
+                }
+                let _ = fs::remove_dir(d);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// Deletes `id` (forced or not) after a kill and asserts nothing is left. A plain `delete`
 /// may only fail when the container was never registered.
 fn delete_and_check(rt: &Runtime, bundle: &Bundle, id: &str, force: bool, what: &str) {
@@ -262,6 +289,7 @@ fn killing_hook(dir: &Path) -> Value {
 /// (a) The create process dies inside a createRuntime hook (the hook kills its parent).
 fn killed_from_hook(rt: &Runtime, kind: &str, force: bool) -> Vec<String> {
     let id = unique_id("moat-fault");
+    let _sweep = Sweep(id.clone());
     let hook_dir = TempDir::new("fault-hook");
     let bundle = fault_bundle(&id, |c| {
         c["hooks"] = json!({ kind: killing_hook(hook_dir.path()) });
@@ -348,6 +376,7 @@ fn sigkill_in_prestart_hook_then_force_delete() {
 /// (b) A prestart hook writes its parent's pid and waits; the test SIGKILLs that pid.
 fn killed_by_test_during_hook(rt: &Runtime, force: bool) {
     let id = unique_id("moat-fault");
+    let _sweep = Sweep(id.clone());
     let hook_dir = TempDir::new("fault-hook");
     let d = hook_dir.path().display().to_string();
     // The hook waits for its parent to go (bounded), so it never outlives the test.
@@ -436,6 +465,7 @@ fn half_created_container_is_listed_with_a_status() {
         return; // runc has no state yet at that point: `state` fails (printed by the tests above)
     }
     let id = unique_id("moat-fault");
+    let _sweep = Sweep(id.clone());
     let hook_dir = TempDir::new("fault-hook");
     let d = hook_dir.path().display().to_string();
     let script = format!(
@@ -498,6 +528,7 @@ fn sigkill_create_at_random_instants() {
         return; // runc leaks here by design (see the hook tests' output)
     }
     let first = unique_id("moat-fault");
+    let _sweep_first = Sweep(first.clone());
     let bundle = fault_bundle(&first, |_| {});
     // How long a whole create takes here.
     let t = Instant::now();
@@ -509,6 +540,7 @@ fn sigkill_create_at_random_instants() {
     let mut seen = std::collections::BTreeMap::<String, u32>::new();
     for i in 0..N {
         let id = unique_id("moat-fault");
+        let _sweep = Sweep(id.clone());
         bundle.edit_config(|c| c["linux"]["cgroupsPath"] = json!(format!("/{id}")));
         // 0 .. 1.2 × the measured duration, a little jitter from the round number.
         let delay = full.mul_f64(1.2 * i as f64 / (N - 1) as f64)
@@ -547,6 +579,7 @@ fn sigkill_create_at_random_instants() {
 fn sigkill_foreground_run_then_force_delete() {
     for rt in Runtime::both() {
         let id = unique_id("moat-fault");
+        let _sweep = Sweep(id.clone());
         let bundle = fault_bundle(&id, |_| {});
         let mut run = Spawned::new(&rt, &["run", "--bundle", bundle.path_str(), &id]);
         let st = rt.wait_status(&id, "running");
@@ -590,6 +623,7 @@ fn sigkill_foreground_run_then_force_delete() {
 fn sigkill_foreground_run_then_kill_and_plain_delete() {
     let rt = Runtime::moat();
     let id = unique_id("moat-fault");
+    let _sweep = Sweep(id.clone());
     let bundle = fault_bundle(&id, |_| {});
     let mut run = Spawned::new(&rt, &["run", "--bundle", bundle.path_str(), &id]);
     rt.wait_status(&id, "running");
@@ -618,6 +652,7 @@ fn sigkill_foreground_run_then_kill_and_plain_delete() {
 fn state_and_list_answer_during_create_hooks() {
     for rt in Runtime::both() {
         let id = unique_id("moat-fault");
+        let _sweep = Sweep(id.clone());
         let hook_dir = TempDir::new("fault-hook");
         let d = hook_dir.path().display().to_string();
         let script = format!(
