@@ -5,7 +5,9 @@ STACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$STACK_DIR/../.." && pwd)
 
 # resolve_runtime SPEC -> sets RT (absolute path of the binary the stack
-# execs) and RT_LABEL. SPEC: moat | moat-compat | runc | /path/to/binary.
+# execs) and RT_LABEL. SPEC: moat | moat-compat | moat-baseline | runc |
+# /path/to/binary. moat-baseline is a wrapper script running
+# `moat --policy baseline "$@"` (the floor without the user namespace).
 # moat-compat is a symlink named moat-compat to the built moat: moat reads
 # its policy from argv[0] (README "Secure by default"), which is exactly
 # what deploy/install.sh installs on a node.
@@ -13,16 +15,20 @@ resolve_runtime() {
     local spec=${1:-moat}
     RT_LABEL=$spec
     case $spec in
-    moat | moat-compat)
+    moat | moat-compat | moat-baseline)
         local bin=${MOAT_BIN:-}
         if [ -z "$bin" ]; then
             bin=$(bash "$REPO/scripts/build.sh" 2>"$T/build.log" | tail -1) || {
                 cat "$T/build.log" >&2; echo "build failed" >&2; exit 2; }
         fi
+        mkdir -p "$T/bin"
         if [ "$spec" = moat-compat ]; then
-            mkdir -p "$T/bin"
             ln -sf "$bin" "$T/bin/moat-compat"
             RT=$T/bin/moat-compat
+        elif [ "$spec" = moat-baseline ]; then
+            printf '#!/bin/sh\nexec %q --policy baseline "$@"\n' "$bin" >"$T/bin/moat-baseline"
+            chmod 755 "$T/bin/moat-baseline"
+            RT=$T/bin/moat-baseline
         else
             RT=$bin
         fi
