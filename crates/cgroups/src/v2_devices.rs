@@ -21,8 +21,8 @@
 //! `ctx` is `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }`, the low
 //! 16 bits of `access_type` being the device type (`BPF_DEVCG_DEV_BLOCK` 1, `_CHAR` 2), the
 //! high 16 bits the access (`BPF_DEVCG_ACC_MKNOD` 1, `_READ` 2, `_WRITE` 4). The program
-//! loads type/access/major/minor into r2..r5, then for each access bit present in the
-//! request walks the rules naming that bit, last first; the first match jumps to the next
+//! keeps ctx in r6; for each access bit it (re)loads type/access/major/minor into r2..r5
+//! and, if the bit is in the request, walks the rules naming that bit, last first; the first match jumps to the next
 //! bit (allow) or to `return 0` (deny); no match falls to `return 0`. After the last bit:
 //! `return 1`. The verifier rejects unreachable code, so nothing is emitted after an
 //! unconditional rule and `return 0` only when something jumps to it.
@@ -142,6 +142,8 @@ pub const AND32_K: u8 = 0x54;
 pub const RSH32_K: u8 = 0x74;
 /// `BPF_ALU | BPF_MOV | BPF_X` (32-bit).
 pub const MOV32_X: u8 = 0xbc;
+/// `BPF_ALU64 | BPF_MOV | BPF_X`.
+pub const MOV64_X: u8 = 0xbf;
 /// `BPF_ALU64 | BPF_MOV | BPF_K`.
 pub const MOV64_K: u8 = 0xb7;
 /// `BPF_JMP | BPF_JA`.
@@ -181,21 +183,25 @@ impl Gen {
     }
 }
 
-/// Generates the device program for `rules` (in config order).
+/// Generates the device program for `rules` (in config order). Panics above
+/// [`MAX_RULES`] rules ([`program_for`] refuses them first).
 pub fn program(rules: &[Rule]) -> Vec<Insn> {
     let mut g = Gen {
         insns: Vec::with_capacity(16 + rules.len() * 12),
         fixups: Vec::new(),
     };
-    // r2 = type, r3 = access, r4 = major, r5 = minor.
-    g.op(LDX_W, 2, 1, 0, 0);
-    g.op(AND32_K, 2, 0, 0, 0xffff);
-    g.op(LDX_W, 3, 1, 0, 0);
-    g.op(RSH32_K, 3, 0, 0, 16);
-    g.op(LDX_W, 4, 1, 4, 0);
-    g.op(LDX_W, 5, 1, 8, 0);
+    g.op(MOV64_X, 6, 1, 0, 0); // r6 = ctx
     let mut bit_end = [0usize; 3];
     for (bi, bit) in [ACC_MKNOD, ACC_READ, ACC_WRITE].into_iter().enumerate() {
+        // r2 = type, r3 = access, r4 = major, r5 = minor. Reloaded in every block: the
+        // paths into a block then differ only in dead registers, so the verifier prunes
+        // them (with values learnt from the previous block, its work grows as rules²).
+        g.op(LDX_W, 2, 6, 0, 0);
+        g.op(AND32_K, 2, 0, 0, 0xffff);
+        g.op(LDX_W, 3, 6, 0, 0);
+        g.op(RSH32_K, 3, 0, 0, 16);
+        g.op(LDX_W, 4, 6, 4, 0);
+        g.op(LDX_W, 5, 6, 8, 0);
         // if (!(access & bit)) goto bit_done
         g.op(MOV32_X, 1, 3, 0, 0);
         g.op(AND32_K, 1, 0, 0, bit as i32);
@@ -203,9 +209,11 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
         let mut decided = false;
         for r in rules.iter().rev().filter(|r| r.access & bit != 0) {
             let mut conds = Vec::new();
+            let mut regs = Vec::new();
             for (reg, v) in [(2u8, r.typ), (4, r.major), (5, r.minor)] {
                 if let Some(v) = v {
                     conds.push(g.insns.len());
+                    regs.push(reg);
                     g.op(JNE_K, reg, 0, 0, v as i32);
                 }
             }
@@ -222,6 +230,15 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
             let next = g.insns.len();
             for c in &conds {
                 g.fixups.push((*c, Label::At(next)));
+            }
+            // A path that passed a comparison and failed a later one carries the value it
+            // matched (e.g. r4 = 1750) into every following rule; forget it, or the
+            // verifier walks the rest of the chain once per such rule (rules² work).
+            for &reg in regs.iter().rev().skip(1) {
+                g.op(LDX_W, reg, 6, if reg == 2 { 0 } else { 4 }, 0);
+                if reg == 2 {
+                    g.op(AND32_K, 2, 0, 0, 0xffff);
+                }
             }
             if conds.is_empty() {
                 decided = true; // everything below is unreachable
@@ -253,8 +270,19 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     g.insns
 }
 
+/// Most rules [`program_for`] takes: every jump must fit the 16-bit offset (a rule is at
+/// most 7 instructions per access-bit block, 3 blocks) and the verifier must accept it
+/// (checked on the real kernel by tests/real_v2_devices.rs).
+pub const MAX_RULES: usize = 1000;
+
 /// Validates every rule (before any syscall) and builds the program.
 pub fn program_for(devices: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>, Error> {
+    if devices.len() > MAX_RULES {
+        return Err(Error::InvalidValue {
+            what: "devices",
+            detail: format!("{} rules (at most {MAX_RULES})", devices.len()),
+        });
+    }
     let rules = devices
         .iter()
         .map(Rule::from_oci)

@@ -160,3 +160,37 @@ fn bad_rules_fail_before_any_syscall() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn verifier_log_in_load_error() {
+    if unified_root().is_none() {
+        eprintln!("skipped: needs root and a cgroup2 mount");
+        return;
+    }
+    // `exit` with r0 never written: the verifier refuses and says why.
+    let bad = [moat_sys::bpf::Insn::new(
+        moat_cgroups::v2_devices::EXIT,
+        0,
+        0,
+        0,
+        0,
+    )];
+    let e = moat_sys::bpf::load_cgroup_device_prog(&bad, c"GPL").unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+    assert!(
+        e.to_string().contains("verifier log") && e.to_string().contains("R0"),
+        "{e}"
+    );
+    // The generated programs pass, also for large rule lists.
+    let many: Vec<_> = (0..moat_cgroups::v2_devices::MAX_RULES as u32)
+        .map(|i| moat_cgroups::v2_devices::Rule {
+            allow: i % 2 == 0,
+            typ: Some(moat_cgroups::v2_devices::DEV_CHAR),
+            major: Some(i),
+            minor: Some(i + 1),
+            access: 7,
+        })
+        .collect();
+    let p = moat_cgroups::v2_devices::program(&many);
+    moat_sys::bpf::load_cgroup_device_prog(&p, c"Apache").unwrap();
+}

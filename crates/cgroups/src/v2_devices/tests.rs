@@ -34,6 +34,7 @@ fn run(prog: &[Insn], typ: u32, access: u32, major: u32, minor: u32) -> u64 {
             AND32_K => r[d as usize] = Some(u64::from(get(&r, d) as u32 & i.imm as u32)),
             RSH32_K => r[d as usize] = Some(u64::from((get(&r, d) as u32) >> i.imm)),
             MOV32_X => r[d as usize] = Some(u64::from(get(&r, s) as u32)),
+            MOV64_X => r[d as usize] = Some(get(&r, s)),
             MOV64_K => r[d as usize] = Some(i.imm as i64 as u64),
             JA => next = jump(pc, i.off),
             JEQ_K => {
@@ -235,6 +236,29 @@ fn edge_programs() {
     ));
     check_cfg(&p);
     assert_eq!(run(&p, DEV_CHAR, R, 4, 1), 0);
+}
+
+#[test]
+fn longest_jumps_fit() {
+    let n = MAX_RULES as u32;
+    let rs: Vec<Rule> = (0..n)
+        .map(|i| Rule {
+            allow: i % 2 == 1,
+            typ: Some(DEV_CHAR),
+            major: Some(i),
+            minor: Some(i),
+            access: 7,
+        })
+        .collect();
+    let p = program(&rs);
+    check_cfg(&p);
+    assert_eq!(run(&p, DEV_CHAR, R | W, 1, 1), 1);
+    assert_eq!(run(&p, DEV_CHAR, R | W, 2, 2), 0);
+    let many: Vec<LinuxDeviceCgroup> = vec![LinuxDeviceCgroup::default(); MAX_RULES + 1];
+    assert!(program_for(&many)
+        .unwrap_err()
+        .to_string()
+        .contains("at most"));
 }
 
 #[test]
