@@ -3,6 +3,7 @@
 //! codes follow runc 1.1; all logic lives in the library crates.
 
 mod log;
+mod manage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -131,6 +132,8 @@ enum Cmd {
     },
     /// show the enabled features
     Features,
+    #[command(flatten)]
+    Manage(manage::Cmd),
     /// print the effective config.json after moat's security floor
     Floor {
         /// path to the root of the bundle directory
@@ -160,7 +163,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             logger.error(&format!("{e}"));
-            ExitCode::from(1)
+            ExitCode::from(manage::exit_code(&e))
         }
     }
 }
@@ -279,6 +282,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Cmd::Manage(c) => manage::dispatch(&store, c, &policy),
         Cmd::Features => {
             println!("{}", moat_spec::features::features_json());
             Ok(0)

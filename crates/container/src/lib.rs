@@ -8,6 +8,7 @@ pub mod error;
 mod fail;
 pub mod hooks;
 pub mod init;
+pub mod manage;
 pub mod mountopts;
 pub mod ops;
 pub mod rootfs;
