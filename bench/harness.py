@@ -30,6 +30,7 @@ UNIFIED = "/sys/fs/cgroup/unified"
 # cgroup2 mount it sees plain cgroup v1. "$0" is the program to exec.
 WRAP = 'umount %s && exec "$0" "$@"' % UNIFIED
 PREFIX = "mb%d" % os.getpid()  # every container id and cgroup we make starts so
+DENSITY_W = 20  # progress steps a density round is worth (it takes ~50 samples' time)
 CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]  # runc spec's set
 SECCOMP_PROFILE = "/usr/share/containers/seccomp.json"
 
@@ -474,7 +475,7 @@ class Bench:
                 d["running"].append(running)
                 if cg_kb is not None:
                     d["cgroup_mem_kb_per"].append(cg_kb)
-                prog.step(label="density: " + rt.name)
+                prog.step(DENSITY_W, label="density: " + rt.name)
         out = {}
         for name, d in data.items():
             out[name] = {k: summary(v) | {"raw": v} for k, v in d.items()}
@@ -645,6 +646,7 @@ class Bench:
         rt.live.discard(i)
         with open(cf) as f:
             ctext = f.read()
+        mt = re.search(r"100\.00\s+\S+\s+\S+\s+(\d+)", ctext)
         prog.step(label="strace -c: moat run")
         keys = ["wall_ms", "parent_setup_ms", "child_setup_ms", "run_and_teardown_ms", "cgroup_procs_total_ms",
                 "cgroup_procs_first_ms", "cgroup_procs_other_ms", "child_blocked_on_parent_ms"]
@@ -655,7 +657,7 @@ class Bench:
             for name, dur in r["top"]:
                 longest.setdefault(name, []).append(dur)
         top = sorted(((statistics.median(v), len(v), k) for k, v in longest.items()), reverse=True)[:12]
-        self.results["profile"] = {"runs": len(runs), "phases": agg, "top_syscalls": top, "strace_c": ctext,
+        self.results["profile"] = {"runs": len(runs), "phases": agg, "top_syscalls": top, "strace_c": ctext, "syscalls_total": int(mt.group(1)) if mt else 0,
                                    "per_run": runs}
 
     # ---- cleanup
@@ -958,6 +960,17 @@ def write_report(bench, out):
         for k, s in ph.items():
             if s["n"]:
                 L.append("| %s | %.2f | %.2f–%.2f |" % (names.get(k, k), s["median"], s["p25"], s["p75"]))
+        mrun = run.get("moat", {}).get("median")
+        if ph["cgroup_procs_first_ms"]["n"] and mrun:
+            L.append("\n**Reading.** The first `cgroup.procs` write (the cgroup v1 migration, which waits for an RCU grace period) "
+                     "blocks moat's parent for %.1f ms (median; p25–p75 %.1f–%.1f), every other `cgroup.procs` write together %.2f ms. "
+                     "moat's init does its namespace and mount work meanwhile (it overlaps the migration), but it still ends up blocked "
+                     "%.1f ms (median) waiting for the parent's Go, i.e. the part of the RCU wait the overlap does not hide. "
+                     "Untraced, a whole `moat run /bin/true` takes %.1f ms (floor %.1f ms), so the RCU wait is the largest single item "
+                     "on the critical path; the rest is spread over ~%d syscalls (strace -c below)."
+                     % (ph["cgroup_procs_first_ms"]["median"], ph["cgroup_procs_first_ms"]["p25"], ph["cgroup_procs_first_ms"]["p75"],
+                        ph["cgroup_procs_other_ms"]["median"], ph["child_blocked_on_parent_ms"]["median"] if ph["child_blocked_on_parent_ms"]["n"] else float("nan"),
+                        mrun, run.get("floor: busybox true", {}).get("median", float("nan")), pr.get("syscalls_total", 0)))
         L.append("\nLongest single syscalls (median over the runs where the syscall appears):\n")
         L.append("| syscall | median ms | runs |\n|---|---|---|")
         for med, cnt, name in pr["top_syscalls"]:
@@ -1065,7 +1078,7 @@ def main():
         b.setup()
         nrt = len(b.runtimes)
         per = args.warmup + args.samples
-        total = per * (2 + 2 * nrt) + per * nrt + per * (1 + nrt) + args.rounds * nrt \
+        total = per * (2 + 2 * nrt) + per * nrt + per * (1 + nrt) + args.rounds * nrt * DENSITY_W \
             + (args.syscall_samples + 1) * (1 + 2 * nrt) + args.profile_runs + 1 + (0 if args.quick else 1)
         prog = Progress(total)
         b.bench_run(prog)
