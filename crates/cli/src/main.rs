@@ -2,6 +2,7 @@
 //! `moat`: runc's command line over moat-container. Flags, messages and exit
 //! codes follow runc 1.1; all logic lives in the library crates.
 
+mod audit;
 mod log;
 mod manage;
 
@@ -134,6 +135,8 @@ enum Cmd {
     Features,
     #[command(flatten)]
     Manage(manage::Cmd),
+    /// audit the isolation of a runtime (run, compare) or of this host (host)
+    Audit(audit::AuditArgs),
     /// print the effective config.json after moat's security floor
     Floor {
         /// path to the root of the bundle directory
@@ -283,6 +286,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Manage(c) => manage::dispatch(&store, c, &policy),
+        Cmd::Audit(a) => audit::main(a),
         Cmd::Features => {
             println!("{}", moat_spec::features::features_json());
             Ok(0)

@@ -1,0 +1,122 @@
+//! `moat audit`: run / compare / host. Argument handling only; the work is in moat-audit.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use clap::{Args, Subcommand};
+use moat_audit::{host, profiles::Scenario, report, runner};
+
+/// audit the isolation a runtime gives (run, compare) or the host kernel offers (host)
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    cmd: AuditCmd,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// config both tenants run with: default (runc spec), docker-like, or a config.json
+    #[arg(long, default_value = "default")]
+    config: String,
+    /// output: table or json
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    format: String,
+    /// the static moat-audit-probe (default: $MOAT_AUDIT_PROBE, next to moat, or the
+    /// x86_64-unknown-linux-gnu release build)
+    #[arg(long)]
+    probe: Option<PathBuf>,
+    /// seconds any single runtime invocation may take
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// audit one runtime: RUNTIME is `[NAME=]PATH [GLOBAL-ARGS...]`
+    Run {
+        #[arg(long)]
+        runtime: String,
+        #[command(flatten)]
+        c: Common,
+    },
+    /// audit several runtimes with the same config and print them side by side
+    Compare {
+        /// repeat for each runtime (`[NAME=]PATH [GLOBAL-ARGS...]`)
+        #[arg(long, required = true)]
+        runtime: Vec<String>,
+        #[command(flatten)]
+        c: Common,
+        /// print the side-by-side table as markdown
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// what this host's kernel offers (user namespaces, seccomp, Landlock, id-mapped mounts,
+    /// cgroups, KVM)
+    Host {
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        #[arg(long)]
+        probe: Option<PathBuf>,
+    },
+}
+
+fn options(c: &Common) -> Result<(runner::Options, Scenario)> {
+    let probe = runner::find_probe(c.probe.as_deref()).map_err(|e| anyhow!(e))?;
+    let scenario = Scenario::from_arg(&c.config).map_err(|e| anyhow!(e))?;
+    Ok((
+        runner::Options {
+            probe,
+            timeout: Duration::from_secs(c.timeout.max(1)),
+            tmp: None,
+        },
+        scenario,
+    ))
+}
+
+pub fn main(a: &AuditArgs) -> Result<i32> {
+    match &a.cmd {
+        AuditCmd::Run { runtime, c } => {
+            let (opts, scenario) = options(c)?;
+            let rt = runner::RuntimeCmd::parse(runtime).map_err(|e| anyhow!(e))?;
+            let run = runner::audit(&rt, &scenario, &opts).map_err(|e| anyhow!(e))?;
+            if c.format == "json" {
+                println!("{}", serde_json::to_string_pretty(&report::run_json(&run))?);
+            } else {
+                print!("{}", report::table(&run));
+            }
+            Ok(0)
+        }
+        AuditCmd::Compare {
+            runtime,
+            c,
+            markdown,
+        } => {
+            let (opts, scenario) = options(c)?;
+            let mut runs = Vec::new();
+            for r in runtime {
+                let rt = runner::RuntimeCmd::parse(r).map_err(|e| anyhow!(e))?;
+                runs.push(runner::audit(&rt, &scenario, &opts).map_err(|e| anyhow!(e))?);
+            }
+            if c.format == "json" {
+                let v: Vec<_> = runs.iter().map(report::run_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if *markdown {
+                print!("{}", report::compare_markdown(&runs));
+            } else {
+                print!("{}", report::compare_table(&runs));
+            }
+            Ok(0)
+        }
+        AuditCmd::Host { format, probe } => {
+            let p = runner::find_probe(probe.as_deref()).ok();
+            let rows = host::features(p.as_deref());
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&host::json(&rows))?);
+            } else {
+                print!("{}", host::table(&rows));
+            }
+            Ok(0)
+        }
+    }
+}
