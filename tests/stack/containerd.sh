@@ -29,6 +29,10 @@ NS=moatstack$$
 RTROOT=$T/runtime-root/$NS
 SOCK=$T/containerd.sock
 CTRD_PID=""
+# The shims put their sockets in /run/containerd/s (fixed in 1.6); if this
+# run is what makes /run/containerd, it is removed again (only when empty).
+HAD_RUN_CTRD=0
+[ -d /run/containerd ] && HAD_RUN_CTRD=1
 
 cleanup() {
     set +e
@@ -59,6 +63,7 @@ cleanup() {
     sleep 0.2
     umount_ours
     rm_cgroups "$NS"
+    [ "$HAD_RUN_CTRD" = 1 ] || rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null
     if [ "${MOAT_STACK_KEEP:-}" = 1 ]; then
         echo "# kept $T"
     else
@@ -104,7 +109,7 @@ if ! ctr --address "$SOCK" version >/dev/null 2>&1; then
 fi
 
 C() { timeout "${STEP_TIMEOUT:-60}" ctr --address "$SOCK" -n "$NS" "$@"; }
-RUNOPTS=(--runtime io.containerd.runc.v2 --runc-binary "$RT" --runc-root "$T/runtime-root")
+RUNOPTS=(--runtime io.containerd.runc.v2 --runc-binary "$RT" --runc-root "$T/runtime-root" --fifo-dir "$T/fifo")
 
 # --- image ------------------------------------------------------------------
 IMG=$(bash "$STACK_DIR/mkimage.sh" "$T/image")
@@ -157,11 +162,11 @@ expect "runtime state: bg running, pid $BGPID" \
     [ "$(jq -r .status <<<"$OUT" 2>/dev/null)" = running -a "$(jq -r .pid <<<"$OUT" 2>/dev/null)" = "$BGPID" ]
 
 if runtime_has exec; then
-    run C task exec --exec-id e1 bg sh -c 'echo in-exec; exit 5'
+    run C task exec --fifo-dir "$T/fifo" --exec-id e1 bg sh -c 'echo in-exec; exit 5'
     expect "task exec: output + exit code 5" [ "$RC" = 5 -a "$OUT" = "in-exec" ]
-    run C task exec --exec-id e2 bg sh -c 'tr "\\0" " " </proc/1/cmdline' 
+    run C task exec --fifo-dir "$T/fifo" --exec-id e2 bg sh -c 'tr "\\0" " " </proc/1/cmdline' 
     expect "task exec: sees the init in the same pid ns" grep -q 'while' <<<"$OUT"
-    run C task exec --exec-id e3 bg /no/such/binary
+    run C task exec --fifo-dir "$T/fifo" --exec-id e3 bg /no/such/binary
     expect "task exec: missing binary fails" [ "$RC" != 0 ]
     EXEC_ERR=$ERR
 else
