@@ -255,6 +255,29 @@ fn update(store: &Store, u: &UpdateArgs) -> Result<()> {
 }
 
 fn exec(store: &Store, e: &ExecArgs, policy: &moat_spec::floor::Policy) -> Result<i32> {
-    let _ = (store, e, policy);
-    bail!("not implemented yet")
+    if e.apparmor.is_some() || e.process_label.is_some() {
+        bail!("--apparmor and --process-label are not supported: moat applies no LSM profile");
+    }
+    if !e.cgroup.is_empty() {
+        bail!("--cgroup is not supported: the exec'd process joins the container's cgroup");
+    }
+    let o = moat_container::exec::ExecOpts {
+        id: e.id.clone(),
+        process: e.process.clone(),
+        args: e.args.clone(),
+        console_socket: e.console_socket.clone(),
+        cwd: e.cwd.clone(),
+        env: e.env.clone(),
+        tty: e.tty,
+        user: e.user.clone(),
+        additional_gids: e.additional_gids.clone(),
+        detach: e.detach,
+        pid_file: e.pid_file.clone(),
+        no_new_privs: e.no_new_privs,
+        caps: e.cap.clone(),
+        preserve_fds: e.preserve_fds,
+        ignore_paused: e.ignore_paused,
+        policy: policy.clone(),
+    };
+    Ok(moat_container::exec::exec(store, &o)?)
 }

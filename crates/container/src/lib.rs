@@ -5,6 +5,7 @@
 pub mod caps;
 pub mod create;
 pub mod error;
+pub mod exec;
 mod fail;
 pub mod hooks;
 pub mod init;
