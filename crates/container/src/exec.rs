@@ -144,7 +144,9 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
                 } else {
                     format!("CAP_{name}")
                 };
-                match name.parse::<oci_spec::runtime::Capability>() {
+                match serde_json::from_value::<oci_spec::runtime::Capability>(
+                    serde_json::Value::String(name),
+                ) {
                     Ok(cap) => {
                         set.insert(cap);
                     }
@@ -297,7 +299,6 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
             .at("setns pid for children", "pid")?;
     }
-    moat_sys::trim_heap();
     let cloned = moat_sys::clone3(0, v2_fd.as_ref().map(|f| f.as_fd()));
     if pid_ns.is_some() {
         let me = std::fs::File::open("/proc/self/ns/pid").at("open", "/proc/self/ns/pid")?;
