@@ -509,6 +509,18 @@ fn evaluate_one(id: &str, o: &Observations) -> V {
             ));
         }
     }
+    if id == "dev.block_devices" || id == "dev.mknod_block_open" {
+        if let Some(r) = s(&o.host["disk"]["open_r"]).filter(|r| *r != "ok") {
+            let (v, e) = evaluate_dev(id, o);
+            if v != Verdict::Exposed {
+                return skipped(format!(
+                    "host root itself cannot open /dev/{} ({r}; an outer device policy): cannot be tested here [{e}]",
+                    s(&o.host["disk"]["name"]).unwrap_or("?")
+                ));
+            }
+            return (v, e);
+        }
+    }
     match id {
         "priv.cap_sys_admin" => cap_check(o, &[(21, "CAP_SYS_ADMIN")]),
         "priv.cap_sys_ptrace" => cap_check(o, &[(19, "CAP_SYS_PTRACE")]),
@@ -652,51 +664,8 @@ fn evaluate_one(id: &str, o: &Observations) -> V {
                 blocked(t.join("; "))
             }
         }
-        "dev.block_devices" => {
-            let Some(b) = a["dev"]["block"].as_array() else {
-                return skipped("not probed");
-            };
-            let open: Vec<&str> = b
-                .iter()
-                .filter(|d| s(&d["open_r"]) == Some("ok"))
-                .filter_map(|d| s(&d["path"]))
-                .collect();
-            if !open.is_empty() {
-                exposed(format!("opened read-only: {}", open.join(", ")))
-            } else if b.is_empty() {
-                blocked("no block device nodes under /dev")
-            } else {
-                blocked(format!("{} block nodes present, none opens", b.len()))
-            }
-        }
-        "dev.mknod" => match s(&a["dev"]["mknod_char"]["result"]) {
-            Some("ok") => exposed(format!(
-                "mknod c 1:3 in {} succeeded (removed)",
-                s(&a["dev"]["mknod_char"]["dir"]).unwrap_or("?")
-            )),
-            Some("EPERM") => blocked("mknod → EPERM"),
-            Some(r) => skipped(format!("no writable directory to try mknod in ({r})")),
-            None => skipped("not probed"),
-        },
-        "dev.mknod_block_open" => {
-            let m = &a["dev"]["mknod_block"];
-            let dev = s(&m["device"]).unwrap_or("?");
-            match (s(&m["mknod"]), s(&m["open_r"])) {
-                (Some("ok"), Some("ok")) => exposed(format!(
-                    "made a node for host disk {dev} and opened it read-only (removed)"
-                )),
-                (Some("ok"), Some(r)) => blocked(format!(
-                    "mknod of {dev} allowed, open → {r} (device cgroup)"
-                )),
-                (Some("EPERM"), _) => blocked(format!("mknod {dev} → EPERM")),
-                (Some(r), _) => skipped(format!("no writable directory for mknod ({r})")),
-                (None, _) => skipped(
-                    s(&m["reason"])
-                        .unwrap_or("no host block device found")
-                        .to_string(),
-                ),
-            }
-        }
+        "dev.block_devices" | "dev.mknod_block_open" => evaluate_dev(id, o),
+        "dev.mknod" => evaluate_mknod(o),
         "res.pids_limit" | "res.memory_limit" => {
             if let Some(e) = b_failed(o) {
                 return skipped(e);
@@ -884,6 +853,62 @@ fn evaluate_one(id: &str, o: &Observations) -> V {
             }
         }
         other => skipped(format!("no evaluator for {other}")),
+    }
+}
+
+fn evaluate_dev(id: &str, o: &Observations) -> V {
+    let a = &o.a;
+    match id {
+        "dev.block_devices" => {
+            let Some(b) = a["dev"]["block"].as_array() else {
+                return skipped("not probed");
+            };
+            let open: Vec<&str> = b
+                .iter()
+                .filter(|d| s(&d["open_r"]) == Some("ok"))
+                .filter_map(|d| s(&d["path"]))
+                .collect();
+            if !open.is_empty() {
+                exposed(format!("opened read-only: {}", open.join(", ")))
+            } else if b.is_empty() {
+                blocked("no block device nodes under /dev")
+            } else {
+                blocked(format!("{} block nodes present, none opens", b.len()))
+            }
+        }
+        "dev.mknod_block_open" => {
+            let m = &a["dev"]["mknod_block"];
+            let dev = s(&m["device"]).unwrap_or("?");
+            match (s(&m["mknod"]), s(&m["open_r"])) {
+                (Some("ok"), Some("ok")) => exposed(format!(
+                    "made a node for host disk {dev} and opened it read-only (removed)"
+                )),
+                (Some("ok"), Some(r)) => blocked(format!(
+                    "mknod of {dev} allowed, open → {r} (device cgroup)"
+                )),
+                (Some("EPERM"), _) => blocked(format!("mknod {dev} → EPERM")),
+                (Some(r), _) => skipped(format!("no writable directory for mknod ({r})")),
+                (None, _) => skipped(
+                    s(&m["reason"])
+                        .unwrap_or("no host block device found")
+                        .to_string(),
+                ),
+            }
+        }
+        _ => skipped("not a device check"),
+    }
+}
+
+fn evaluate_mknod(o: &Observations) -> V {
+    let a = &o.a;
+    match s(&a["dev"]["mknod_char"]["result"]) {
+        Some("ok") => exposed(format!(
+            "mknod c 1:3 in {} succeeded (removed)",
+            s(&a["dev"]["mknod_char"]["dir"]).unwrap_or("?")
+        )),
+        Some("EPERM") => blocked("mknod → EPERM"),
+        Some(r) => skipped(format!("no writable directory to try mknod in ({r})")),
+        None => skipped("not probed"),
     }
 }
 
@@ -1130,6 +1155,26 @@ mod tests {
             Verdict::Skipped(_)
         ));
         assert_eq!(get(&r, "kern.kallsyms").verdict, Verdict::Exposed);
+    }
+
+    #[test]
+    fn disk_the_host_cannot_open_is_skipped_unless_exposed() {
+        let mut h = host();
+        h["disk"] = json!({"name": "vda", "dev": "254:0", "open_r": "EPERM"});
+        let mut a = open_a();
+        a["dev"]["mknod_block"] = json!({"device": "254:0", "mknod": "ok", "open_r": "EPERM"});
+        let o = Observations {
+            host: h,
+            a,
+            b: Value::Null,
+        };
+        let r = evaluate(&o);
+        assert!(matches!(
+            get(&r, "dev.mknod_block_open").verdict,
+            Verdict::Skipped(_)
+        ));
+        // an exposure stays an exposure
+        assert_eq!(get(&r, "dev.block_devices").verdict, Verdict::Exposed);
     }
 
     #[test]

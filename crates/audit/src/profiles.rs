@@ -105,6 +105,16 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The names of the capabilities whose bits are set in `mask` (bit n = ALL_CAPS[n]).
+pub fn caps_in(mask: u64) -> Vec<&'static str> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
 /// Docker's default capability set.
 pub const DOCKER_CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -293,9 +303,14 @@ impl Scenario {
     /// masked or read-only paths, sysfs and the host's cgroupfs read-write, the host disk
     /// passed as a device with the device cgroup open, no limits, a leaked directory fd and a
     /// shared session keyring). `host_disk` is (path, major, minor) of a host block device.
-    pub fn weak(host_disk: Option<(&str, u32, u32)>, leak_dir: &std::path::Path) -> Scenario {
+    /// `cap_mask` is the auditor's own bounding set (a runtime cannot grant more).
+    pub fn weak(
+        host_disk: Option<(&str, u32, u32)>,
+        leak_dir: &std::path::Path,
+        cap_mask: u64,
+    ) -> Scenario {
         let mut v = default_config();
-        v["process"]["capabilities"] = caps_all_sets(ALL_CAPS, true);
+        v["process"]["capabilities"] = caps_all_sets(&caps_in(cap_mask), true);
         v["process"]["noNewPrivileges"] = json!(false);
         v["linux"]["namespaces"] = json!([{"type": "mount"}]);
         v["linux"]["maskedPaths"] = json!([]);
@@ -414,7 +429,11 @@ mod tests {
 
     #[test]
     fn weak_opens_everything() {
-        let s = Scenario::weak(Some(("/dev/vda", 254, 0)), std::path::Path::new("/tmp"));
+        let s = Scenario::weak(
+            Some(("/dev/vda", 254, 0)),
+            std::path::Path::new("/tmp"),
+            u64::MAX,
+        );
         assert_eq!(
             s.config_a["linux"]["namespaces"],
             json!([{"type": "mount"}])
@@ -428,6 +447,8 @@ mod tests {
         );
         assert!(s.config_a["linux"].get("seccomp").is_none());
         assert!(s.no_new_keyring && s.leak_fd.is_some());
+        assert_eq!(caps_in(1 << 21), vec!["CAP_SYS_ADMIN"]);
+        assert_eq!(caps_in(1 << 40), vec!["CAP_CHECKPOINT_RESTORE"]);
     }
 
     #[test]

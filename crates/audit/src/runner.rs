@@ -244,6 +244,16 @@ fn ns_links(pid: &str) -> Value {
     Value::Object(m)
 }
 
+/// The auditor's own bounding capability set (CapBnd of /proc/self/status).
+pub fn own_bounding_set() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
 /// A host disk for the mknod check: (name, major, minor) of the first real block device.
 pub fn host_disk() -> Option<(String, u32, u32)> {
     let mut names: Vec<String> = fs::read_dir("/sys/block")
@@ -292,7 +302,17 @@ pub fn host_facts(opts: &Options, work: &Path) -> Value {
         "ns": ns_links("self"),
         "hostname": fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
         "net_ifaces": ifaces,
-        "disk": host_disk().map(|(n, a, b)| json!({"name": n, "dev": format!("{a}:{b}")})),
+        "disk": host_disk().map(|(n, a, b)| {
+            // can host root itself open it (read-only, nothing read)? An outer sandbox's
+            // device policy may forbid it, and then no container can be blamed or credited.
+            let open_r = match fs::File::open(format!("/dev/{n}")) {
+                Ok(_) => "ok".to_string(),
+                Err(e) if e.raw_os_error() == Some(1) => "EPERM".to_string(),
+                Err(e) if e.raw_os_error() == Some(13) => "EACCES".to_string(),
+                Err(e) => e.to_string(),
+            };
+            json!({"name": n, "dev": format!("{a}:{b}"), "open_r": open_r})
+        }),
         "baseline": baseline,
         "files": host_files(),
     })
