@@ -100,18 +100,23 @@ pub fn find_probe(explicit: Option<&Path>) -> Result<PathBuf, String> {
             }
         }
     }
+    let mut dynamic = Vec::new();
     for c in &cands {
         if c.is_file() {
             let bytes = fs::read(c).map_err(|e| format!("read {}: {e}", c.display()))?;
             if contains(&bytes, b"/lib64/ld-linux") || contains(&bytes, b"/lib/ld-linux") {
-                return Err(format!(
-                    "{} is dynamically linked; the probe runs in a busybox rootfs without libc: \
-                     build it static (crates/audit/build-probe.sh)",
-                    c.display()
-                ));
+                dynamic.push(c.display().to_string());
+                continue;
             }
             return Ok(c.clone());
         }
+    }
+    if !dynamic.is_empty() {
+        return Err(format!(
+            "{} dynamically linked; the probe runs in a busybox rootfs without libc: build it \
+             static with crates/audit/build-probe.sh",
+            dynamic.join(", ")
+        ));
     }
     Err(format!(
         "static probe not found (looked at {}); build it with crates/audit/build-probe.sh or pass --probe",

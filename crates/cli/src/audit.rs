@@ -74,6 +74,12 @@ fn options(c: &Common) -> Result<(runner::Options, Scenario)> {
     ))
 }
 
+/// stdout, tolerating a closed pipe (`moat audit ... | head`).
+fn out(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
 pub fn main(a: &AuditArgs) -> Result<i32> {
     match &a.cmd {
         AuditCmd::Run { runtime, c } => {
@@ -81,9 +87,9 @@ pub fn main(a: &AuditArgs) -> Result<i32> {
             let rt = runner::RuntimeCmd::parse(runtime).map_err(|e| anyhow!(e))?;
             let run = runner::audit(&rt, &scenario, &opts).map_err(|e| anyhow!(e))?;
             if c.format == "json" {
-                println!("{}", serde_json::to_string_pretty(&report::run_json(&run))?);
+                out(&(serde_json::to_string_pretty(&report::run_json(&run))? + "\n"));
             } else {
-                print!("{}", report::table(&run));
+                out(&report::table(&run));
             }
             Ok(0)
         }
@@ -100,11 +106,11 @@ pub fn main(a: &AuditArgs) -> Result<i32> {
             }
             if c.format == "json" {
                 let v: Vec<_> = runs.iter().map(report::run_json).collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out(&(serde_json::to_string_pretty(&v)? + "\n"));
             } else if *markdown {
-                print!("{}", report::compare_markdown(&runs));
+                out(&report::compare_markdown(&runs));
             } else {
-                print!("{}", report::compare_table(&runs));
+                out(&report::compare_table(&runs));
             }
             Ok(0)
         }
@@ -112,9 +118,9 @@ pub fn main(a: &AuditArgs) -> Result<i32> {
             let p = runner::find_probe(probe.as_deref()).ok();
             let rows = host::features(p.as_deref());
             if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&host::json(&rows))?);
+                out(&(serde_json::to_string_pretty(&host::json(&rows))? + "\n"));
             } else {
-                print!("{}", host::table(&rows));
+                out(&host::table(&rows));
             }
             Ok(0)
         }
