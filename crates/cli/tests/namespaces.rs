@@ -165,7 +165,6 @@ fn non_namespace_file_as_path_fails_create_cleanly() {
 /// A's *uts* namespace and, having no network namespace of its own, runs in the HOST's
 /// network namespace although its config asked for an isolated one.
 #[test]
-#[ignore = "moat bug: setns(fd, 0) joins a namespace of the wrong type (uts as network -> host netns)"]
 fn namespace_path_of_wrong_type_is_refused() {
     for rt in Runtime::both() {
         let a_bundle = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "1000"]));
@@ -228,7 +227,6 @@ fn userns(c: &mut Value) {
 /// mount procfs for it. runc joins the user namespace first, then unshares the pid
 /// namespace (nsexec), so the pid namespace belongs to A's user namespace.
 #[test]
-#[ignore = "moat bug: new pid ns is created before joining the user ns by path, mount /proc EPERM"]
 fn join_user_and_network_namespace_by_path() {
     user_join_case(false);
 }
@@ -241,7 +239,6 @@ fn join_user_and_network_namespace_by_path() {
 /// which is unmapped in A's user namespace, and cannot create files in the tmpfs its new
 /// mount namespace made. runc's nsexec sets uid/gid 0 after joining.
 #[test]
-#[ignore = "moat bug: no setresuid/setresgid(0) after joining a user ns by path (EOVERFLOW)"]
 fn join_user_network_and_pid_namespace_by_path() {
     user_join_case(true);
 }

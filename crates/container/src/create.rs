@@ -46,7 +46,7 @@ pub struct Created {
     pub cgroup: Box<dyn moat_cgroups::Cgroup>,
 }
 
-fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+pub(crate) fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
         LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
         LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
@@ -70,7 +70,16 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let mut floor = moat_spec::floor::apply(&mut cfg.spec, &o.policy);
     // The floor's private user namespace: a host id range of our own.
     let mut slot = None;
-    if moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy) {
+    let idmappable = rootfs_idmappable(&cfg.rootfs);
+    if moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy) && !idmappable {
+        // Without an id-mapped rootfs the container's root could neither
+        // write its own image nor, under a 0700 bundle, even reach it.
+        floor.push(
+            "user namespace: not added, the rootfs filesystem cannot be id-mapped (e.g. overlayfs)"
+                .to_string(),
+        );
+    }
+    if idmappable && moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy) {
         let (n, uid, gid) = crate::userns::allocate(&store.root, &o.id)?;
         slot = Some(SlotGuard {
             root: store.root.clone(),
@@ -139,6 +148,17 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             clone_flags |= CloneFlags::CLONE_NEWUSER;
             unshare -= CloneFlags::CLONE_NEWUSER;
         }
+    }
+    // A new pid namespace must belong to the user namespace the container
+    // joins (Kubernetes pods: each container joins the sandbox's user and
+    // network namespaces with a pid namespace of its own). The init joins
+    // the user namespace, unshares the pid namespace and forks once more:
+    // the grandchild is the container's pid 1.
+    let joins_user = joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    let double_fork = joins_user && clone_flags.contains(CloneFlags::CLONE_NEWPID);
+    if double_fork {
+        clone_flags -= CloneFlags::CLONE_NEWPID;
+        unshare |= CloneFlags::CLONE_NEWPID;
     }
     // Mounts asking for `idmap`/`ridmap`: the parent makes those trees once
     // the init's user namespace exists.
@@ -281,7 +301,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         nix::sched::setns(me.as_fd(), CloneFlags::CLONE_NEWPID)
             .at("restore pid namespace", "pid")?;
     }
-    let pid = match cloned.at("clone init", o.bundle.clone())? {
+    let mut pid = match cloned.at("clone init", o.bundle.clone())? {
         moat_sys::Cloned::Child => {
             drop(parent_end);
             // The state-dir lock must die with the parent, not live on in
@@ -301,6 +321,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 new_time,
                 seccomp: seccomp.as_ref(),
                 no_pivot: o.no_pivot,
+                joins_user,
+                double_fork,
                 no_new_keyring: o.no_new_keyring,
                 preserve_fds: o.preserve_fds,
                 hooks_sync,
@@ -318,9 +340,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
 
     // Go first, then migrate into the cgroup: the init does its namespace
     // and mount work meanwhile and waits for `Joined` only where it must.
+    let first_pid = pid;
     let join = || -> Result<()> {
         if v2_fd.is_none() {
-            cgroup.add_pid(pid)?;
+            cgroup.add_pid(first_pid)?;
         }
         // An init that already failed has closed its end: its Error message
         // (read by the loop below) is the story to tell, not our EPIPE.
@@ -391,6 +414,15 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                     None => pty = Some(fd),
                 }
             }
+            Msg::Pid(gpid) => {
+                // The intermediate forked the real init and exits.
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                pid = gpid;
+                undo.pid = gpid;
+                st.pid = gpid;
+                st.pid_start = state::proc_start_time(gpid).unwrap_or(0);
+                undo.locked().save(&st)?;
+            }
             Msg::Ready => break,
             Msg::Error { step, path, errno } => return Err(Error::Init { step, path, errno }),
             Msg::Go | Msg::Joined | Msg::Tree(_) | Msg::HooksDone(_) => {
@@ -445,6 +477,20 @@ const DEFAULT_ALLOWED_DEVICES: &str = r#"[
  {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
  {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
 ]"#;
+
+/// Filesystems known to support id-mapped mounts (Linux ≥ 6.3 for tmpfs).
+/// overlayfs is not among them: only its layers can be id-mapped.
+fn rootfs_idmappable(rootfs: &Path) -> bool {
+    const OK: [i64; 6] = [
+        0xEF53,      // ext2/3/4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0xF2F5_2010, // f2fs
+        0x2FC1_2FC1, // zfs
+    ];
+    rustix::fs::statfs(rootfs).is_ok_and(|s| OK.contains(&{ s.f_type }))
+}
 
 /// Releases an allocated user namespace slot unless the create succeeds.
 struct SlotGuard {

@@ -37,6 +37,10 @@ pub struct InitArgs<'a> {
     pub new_time: bool,
     pub seccomp: Option<&'a moat_seccomp::Program>,
     pub no_pivot: bool,
+    /// The container joins a user namespace by path.
+    pub joins_user: bool,
+    /// Fork once more after unsharing the pid namespace (see create.rs).
+    pub double_fork: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
     /// Stop at the hooks point (any prestart/createRuntime/createContainer/
@@ -91,7 +95,14 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     let linux = spec.linux().as_ref();
 
     for (typ, fd) in a.joins {
-        nix::sched::setns(fd.as_fd(), CloneFlags::empty()).at("setns", typ.to_string())?;
+        // The type is checked by the kernel: a path naming another kind of
+        // namespace is refused (EINVAL), as runc does.
+        nix::sched::setns(fd.as_fd(), crate::create::ns_flag(*typ)).at("setns", typ.to_string())?;
+    }
+    if a.joins_user {
+        // Root of the joined user namespace, as runc's nsexec.
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).at("setresgid", "0")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).at("setresuid", "0")?;
     }
     if a.unshare.contains(CloneFlags::CLONE_NEWUSER) {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).at("unshare", "user")?;
@@ -180,6 +191,18 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         joined.set(true);
         Ok(())
     };
+    if a.double_fork {
+        // The grandchild is born in the new pid namespace (as its pid 1) and
+        // in the cgroup: wait for Joined first.
+        ensure_joined()?;
+        match moat_sys::clone3(0, None).at("fork init into the pid namespace", "pid")? {
+            moat_sys::Cloned::Child => {}
+            moat_sys::Cloned::Parent(gpid) => {
+                let _ = send(chan, &Msg::Pid(gpid));
+                moat_sys::exit_now(0);
+            }
+        }
+    }
     if a.new_time {
         enter_time_ns(spec)?;
     }
@@ -204,7 +227,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
                 spec,
                 rootfs: a.rootfs,
                 bundle: a.bundle,
-                userns: a.new_user,
+                userns: a.new_user || a.joins_user,
                 new_cgroupns: a.new_cgroupns,
                 cgroup_paths: a.cgroup_paths,
                 rootfs_tree,

@@ -32,6 +32,9 @@ pub enum Msg {
     Pty,
     /// parent → child: the id-mapped tree for `mounts[i]` (SCM_RIGHTS).
     Tree(u32),
+    /// child → parent: after a second fork (joined user namespace + new pid
+    /// namespace) this is the real init's pid; the sender exits.
+    Pid(i32),
     /// child → parent: everything before `execve` is done; waiting for start.
     Ready,
     /// child → parent: a step failed.
@@ -51,6 +54,7 @@ const T_READY: u8 = 6;
 const T_ERROR: u8 = 7;
 const T_JOINED: u8 = 8;
 const T_TREE: u8 = 9;
+const T_PID: u8 = 10;
 
 const MAX: usize = 4096;
 
@@ -63,6 +67,10 @@ impl Msg {
             Msg::Tree(i) => {
                 buf.push(T_TREE);
                 buf.extend_from_slice(&i.to_le_bytes());
+            }
+            Msg::Pid(p) => {
+                buf.push(T_PID);
+                buf.extend_from_slice(&p.to_le_bytes());
             }
             Msg::Go => buf.push(T_GO),
             Msg::HooksPoint => buf.push(T_HOOKS_POINT),
@@ -89,6 +97,9 @@ impl Msg {
         Ok(match *b.first().ok_or_else(bad)? {
             T_NEED_MAPS => Msg::NeedMaps,
             T_JOINED => Msg::Joined,
+            T_PID => Msg::Pid(i32::from_le_bytes(
+                b.get(1..5).ok_or_else(bad)?.try_into().unwrap(),
+            )),
             T_TREE => Msg::Tree(u32::from_le_bytes(
                 b.get(1..5).ok_or_else(bad)?.try_into().unwrap(),
             )),
@@ -217,6 +228,7 @@ mod tests {
             Msg::NeedMaps,
             Msg::Joined,
             Msg::Tree(7),
+            Msg::Pid(4242),
             Msg::Go,
             Msg::HooksPoint,
             Msg::HooksDone("{\"id\":\"x\"}".into()),
