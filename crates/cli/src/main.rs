@@ -215,7 +215,7 @@ fn dispatch(cli: &Cli) -> Result<i32> {
             },
         )?),
         Cmd::State { id } => {
-            let l = ops::Loaded::open(&store, id)?;
+            let l = ops::Loaded::peek(&store, id)?;
             let v = ops::state_value(&l)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)

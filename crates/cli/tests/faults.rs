@@ -644,11 +644,10 @@ fn sigkill_foreground_run_then_kill_and_plain_delete() {
 /// `state ID` and `list` must answer while another process is creating the container (a
 /// slow prestart/createRuntime hook: CNI, GPU hooks...). runc answers "container does not
 /// exist" / does not list it; the OCI spec would have "creating". moat's `state` and `list`
-/// instead wait for the create's exclusive flock on `<root>/<id>`, i.e. for as long as the
-/// hooks run — and a hook that calls `moat state` deadlocks its own create. Each query is
-/// given 10 s; the hook waits for the test's go-ahead, so this is not a race.
+/// read the atomically written state without waiting for the create's lock (they used to
+/// wait for it: a hook calling `moat state` deadlocked its own create). Each query is given
+/// 10 s; the hook waits for the test's go-ahead, so this is not a race.
 #[test]
-#[ignore = "moat bug: state/list block on the create's flock of <root>/<id> while hooks run"]
 fn state_and_list_answer_during_create_hooks() {
     for rt in Runtime::both() {
         let id = unique_id("moat-fault");

@@ -22,6 +22,13 @@ impl Loaded {
         Ok(Loaded { locked, state })
     }
 
+    /// A read-only view that does not wait for the container's lock.
+    pub fn peek(store: &Store, id: &str) -> Result<Loaded> {
+        let locked = store.peek(id)?;
+        let state = locked.load()?;
+        Ok(Loaded { locked, state })
+    }
+
     pub fn cgroup(&self) -> Option<Box<dyn moat_cgroups::Cgroup>> {
         let st = self.state.as_ref()?;
         let root = moat_cgroups::Root::detect().ok()?;
@@ -284,7 +291,7 @@ pub fn state_value(l: &Loaded) -> Result<serde_json::Value> {
 pub fn list(store: &Store) -> Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
     for id in store.ids()? {
-        if let Ok(l) = Loaded::open(store, &id) {
+        if let Ok(l) = Loaded::peek(store, &id) {
             if let Ok(v) = state_value(&l) {
                 out.push(v);
             }

@@ -167,6 +167,27 @@ impl Store {
         })
     }
 
+    /// Open a container's directory *without* taking its lock, for readers
+    /// (`state`, `list`): the state file is replaced atomically, so a
+    /// reader never sees a torn write and never waits on a create that is
+    /// running slow hooks.
+    pub fn peek(&self, id: &str) -> Result<Locked> {
+        check_id(id)?;
+        let dir = self.root.join(id);
+        let lock = match File::open(&dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(e).at("open state dir", dir),
+        };
+        Ok(Locked {
+            dir,
+            id: id.to_string(),
+            lock,
+        })
+    }
+
     /// Ids of all containers, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let rd = match std::fs::read_dir(&self.root) {
