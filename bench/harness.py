@@ -283,6 +283,9 @@ class Bench:
         mcopy = os.path.join(bindir, "moat")
         shutil.copy2(moat, mcopy)
         self.moat_src = moat
+        # the tree the binary most likely came from: HEAD when the run starts
+        self.rev = sh("git -C %s rev-parse --short HEAD" % REPO)
+        self.dirty = sh("git -C %s status --porcelain -- crates Cargo.toml Cargo.lock" % REPO)
         need_wrap = os.path.ismount(UNIFIED)
         self.need_wrap = need_wrap
         cands = [("moat", mcopy, False), ("runc", shutil.which("runc"), False), ("crun", shutil.which("crun"), need_wrap)]
@@ -774,8 +777,7 @@ def machine_facts(bench):
     for rt in bench.runtimes:
         out = subprocess.run([rt.path, "--version"], capture_output=True, text=True).stdout.strip().splitlines()
         vers[rt.name] = out[0] if out else "?"
-    rev = sh("git -C %s rev-parse --short HEAD" % REPO)
-    dirty = sh("git -C %s status --porcelain -- crates Cargo.toml Cargo.lock" % REPO)
+    rev, dirty = bench.rev, bench.dirty
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "kernel": platform.release(), "cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem / 1048576, 1),
