@@ -113,7 +113,24 @@ impl Root {
     pub fn from_mountinfo(text: &str, prefix: &Path) -> Result<Root, Error> {
         let mut v1: Vec<Hierarchy> = Vec::new();
         let mut unified: Option<Hierarchy> = None;
-        for line in text.lines() {
+        // Every mount point, in mount order: a cgroup mount with a later
+        // mount at or above its path is hidden (e.g. cgroup2 mounted over
+        // /sys/fs/cgroup on a hybrid host), as runc's statfs check sees it.
+        let points: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                l.split_once(" - ")
+                    .and_then(|(pre, _)| pre.split(' ').nth(4))
+            })
+            .map(|p| unescape(p).into_owned())
+            .collect();
+        let hidden = |i: usize, mp: &str| {
+            points[i + 1..].iter().any(|later| {
+                let later = later.trim_end_matches('/');
+                mp == later || later.is_empty() || mp.starts_with(&format!("{later}/"))
+            })
+        };
+        for (i, line) in text.lines().enumerate() {
             let Some((pre, post)) = line.split_once(" - ") else {
                 continue;
             };
@@ -137,6 +154,9 @@ impl Root {
                     detail: format!("short line: {line:?}"),
                 });
             };
+            if hidden(i, &unescape(mpoint)) {
+                continue;
+            }
             let mount = prefixed(prefix, &unescape(mpoint));
             if fstype == "cgroup2" {
                 if unified.is_none() {
