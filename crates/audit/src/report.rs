@@ -79,6 +79,15 @@ pub fn table(run: &AuditRun) -> String {
     out
 }
 
+/// The catalogue's severity (a single run may lower it for a private user namespace; a
+/// comparison shows the runtime-independent one).
+fn catalogue_severity(c: &CheckResult) -> &'static str {
+    crate::checks::def(c.id)
+        .map(|d| d.severity)
+        .unwrap_or(c.severity)
+        .as_str()
+}
+
 /// Side by side: a row per check, a column per audited runtime.
 pub fn compare_table(runs: &[AuditRun]) -> String {
     let Some(first) = runs.first() else {
@@ -99,7 +108,7 @@ pub fn compare_table(runs: &[AuditRun]) -> String {
     }
     out.push('\n');
     for (i, c) in first.results.iter().enumerate() {
-        out.push_str(&format!("{:<w$}  {:<8}", c.id, c.severity.as_str()));
+        out.push_str(&format!("{:<w$}  {:<8}", c.id, catalogue_severity(c)));
         for r in runs {
             let v = r.results.get(i).map(|x| x.verdict.label()).unwrap_or("?");
             out.push_str(&format!(" {v:<cw$}"));
@@ -156,7 +165,7 @@ pub fn compare_markdown(runs: &[AuditRun]) -> String {
     }
     out.push('\n');
     for (i, c) in first.results.iter().enumerate() {
-        out.push_str(&format!("| `{}` | {} |", c.id, c.severity.as_str()));
+        out.push_str(&format!("| `{}` | {} |", c.id, catalogue_severity(c)));
         for r in runs {
             let v = r.results.get(i).map(|x| x.verdict.label()).unwrap_or("?");
             out.push_str(&format!(" {v} |"));
