@@ -336,13 +336,7 @@ impl Prepare<'_> {
                     | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
             )
             .at("attach id-mapped mount", dest.display())?;
-            let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-            if !extra.is_empty() {
-                let dfd =
-                    resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
-                bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
-            }
-            return self.propagate(root, dest, o, strict);
+            return self.finish_bind(root, dest, o, strict);
         }
         if o.is_bind() {
             let src = m.source().as_ref().ok_or_else(|| {
@@ -369,14 +363,7 @@ impl Prepare<'_> {
                 NONE,
             )
             .at("bind mount", dest.display())?;
-            let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-            if !extra.is_empty() {
-                // Re-open: the fd still points at the covered directory.
-                let dfd =
-                    resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
-                bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
-            }
-            return self.propagate(root, dest, o, strict);
+            return self.finish_bind(root, dest, o, strict);
         }
         if typ == "cgroup" || typ == "cgroup2" {
             (self.ensure_joined)()?;
@@ -435,6 +422,19 @@ impl Prepare<'_> {
             if st.f_type != libc::PROC_SUPER_MAGIC {
                 return Err(Fail::new("verify procfs", dest.display(), libc::EXDEV));
             }
+        }
+        self.propagate(root, dest, o, strict)
+    }
+
+    /// After a bind: the flags a bind cannot set itself (ro, nosuid...) by
+    /// a remount, then propagation.
+    fn finish_bind(&self, root: &OwnedFd, dest: &Path, o: &MountOpts, strict: bool) -> R<()> {
+        let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            // Re-open: an fd taken before the bind points at the covered dir.
+            let dfd =
+                resolve(root, dest, strict).at("resolve mount destination", dest.display())?;
+            bind_remount(&fd_path(&dfd), &dfd, extra).at("remount bind", dest.display())?;
         }
         self.propagate(root, dest, o, strict)
     }

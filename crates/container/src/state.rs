@@ -145,26 +145,14 @@ impl Store {
 
     /// Lock an existing container's directory.
     pub fn open(&self, id: &str) -> Result<Locked> {
-        check_id(id)?;
-        let dir = self.root.join(id);
-        let lock = match File::open(&dir) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound(id.to_string()))
-            }
-            Err(e) => return Err(e).at("open state dir", dir),
-        };
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .at("lock state dir", &dir)?;
+        let l = self.peek(id)?;
+        rustix::fs::flock(&l.lock, rustix::fs::FlockOperation::LockExclusive)
+            .at("lock state dir", &l.dir)?;
         // A concurrent delete may have removed it while we waited.
-        if !dir.exists() {
+        if !l.dir.exists() {
             return Err(Error::NotFound(id.to_string()));
         }
-        Ok(Locked {
-            dir,
-            id: id.to_string(),
-            lock,
-        })
+        Ok(l)
     }
 
     /// Open a container's directory *without* taking its lock, for readers
