@@ -8,7 +8,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --workspace
 bash scripts/build.sh >/dev/null
 bash scripts/build-checker.sh
-cargo test --workspace -- --test-threads=2
 # The benchmark harness, smoke mode: checks it works end to end (3 samples,
 # 5 containers); no timing is asserted.
 bash bench/run.sh --quick
+cargo test --workspace -- --test-threads=2
