@@ -8,6 +8,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --workspace
 bash scripts/build.sh >/dev/null
 bash scripts/build-checker.sh
+bash crates/audit/build-probe.sh
 # The benchmark harness, smoke mode: checks it works end to end (3 samples,
 # 5 containers); no timing is asserted.
 bash bench/run.sh --quick
