@@ -188,7 +188,8 @@ struct Child<'a> {
 /// the foreground, 0 detached).
 pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
     let l = Loaded::open(store, &o.id)?;
-    match l.status() {
+    let status = l.status();
+    match status {
         Status::Stopped => return Err(Error::Refused("cannot exec in a stopped container".into())),
         Status::Paused if !o.ignore_paused => {
             return Err(Error::Refused(
@@ -283,13 +284,13 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
     // inherits this until its execve.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .at("prctl PR_SET_DUMPABLE", "self")?;
-    let mut mask = SigSet::all();
-    mask.remove(Signal::SIGKILL);
-    mask.remove(Signal::SIGSTOP);
-    let mut old = SigSet::empty();
-    if !o.detach {
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
-            .at("block signals", "self")?;
+    // A paused container freezes our child as soon as it joins the cgroup
+    // (at birth on v2): it must not hold the state lock then, or `resume`
+    // and `delete` would wait on it forever.
+    let lock_fd = l.locked.lock_raw_fd();
+    let mut held = Some(l);
+    if status == Status::Paused {
+        held = None;
     }
     let (parent_end, child_end) = sync::pair().at("create sync socket", "socketpair")?;
     let (err_r, err_w) =
@@ -309,7 +310,9 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         moat_sys::Cloned::Child => {
             drop(parent_end);
             drop(err_r);
-            moat_sys::close_inherited(l.locked.lock_raw_fd());
+            if held.is_some() {
+                moat_sys::close_inherited(lock_fd);
+            }
             let c = Child {
                 process: &process,
                 seccomp: seccomp.as_ref(),
@@ -397,10 +400,18 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         crate::create::write_pid_file(p, child)?;
     }
     // `kill`, `delete`, `state` work while we wait.
-    drop(l);
+    drop(held);
     if o.detach {
         return Ok(0);
     }
+    // Signals are forwarded from here on (until now they kill moat, not
+    // the process, which did not exist yet).
+    let mut mask = SigSet::all();
+    mask.remove(Signal::SIGKILL);
+    mask.remove(Signal::SIGSTOP);
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
+        .at("block signals", "self")?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).at("signalfd", "self")?;
     let raw = pty.as_ref().map(|_| RawTerminal::enter());
     let code = wait_loop(child, &sfd, pty.as_ref());
