@@ -755,3 +755,27 @@ fn personality_linux32_matches_runc() {
         assert_eq!(seen[1], "i686", "LINUX32 not applied");
     }
 }
+
+/// SIGPIPE reaches the container at its default action, as under runc:
+/// moat's own start-up (Rust ignores SIGPIPE) does not leak through execve.
+/// (Other ignored signals are the caller's, passed through by both; runc's
+/// Go runtime also resets a few it installs handlers for, so the whole mask
+/// is not compared.)
+#[test]
+fn sigpipe_is_not_ignored_in_the_container() {
+    for rt in Runtime::both() {
+        let bundle = Bundle::new(|c| {
+            c["process"]["args"] = json!(["sh", "-c", "grep -E '^SigIgn' /proc/self/status"]);
+        });
+        let out = rt.run(&bundle, &unique_id("sigign"));
+        assert_eq!(out.code(), Some(0), "{}: {}", rt.name, out.describe());
+        let hex = out
+            .stdout_str()
+            .trim()
+            .trim_start_matches("SigIgn:")
+            .trim()
+            .to_string();
+        let mask = u64::from_str_radix(&hex, 16).unwrap();
+        assert_eq!(mask & (1 << 12), 0, "{}: SIGPIPE ignored ({hex})", rt.name);
+    }
+}

@@ -397,6 +397,7 @@ pub(crate) fn exec_process(
     envp: &[CString],
 ) -> R<Never> {
     let nnp = process.no_new_privileges() == Some(true);
+    moat_sys::reset_sigpipe().at("reset SIGPIPE", "self")?;
     // Without no_new_privs the filter must go in while we still hold
     // CAP_SYS_ADMIN; with it, as late as possible.
     if let (Some(p), false) = (seccomp, nnp) {

@@ -13,5 +13,6 @@ pub mod process;
 pub mod seccomp;
 
 pub use process::{
-    clone3, close_fds_from, close_inherited, exit_now, join_new_session_keyring, Cloned,
+    clone3, close_fds_from, close_inherited, exit_now, join_new_session_keyring, reset_sigpipe,
+    Cloned,
 };

@@ -139,6 +139,19 @@ pub fn join_new_session_keyring() -> io::Result<()> {
     Ok(())
 }
 
+/// Put SIGPIPE back to its default action. The Rust runtime ignores it at
+/// start-up, and an ignored signal stays ignored across `execve`: without
+/// this every container process would inherit SIG_IGN for SIGPIPE.
+pub fn reset_sigpipe() -> io::Result<()> {
+    // SAFETY: installing SIG_DFL involves no handler code; it only changes
+    // the disposition of one signal for this (single-threaded) process.
+    let r = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if r == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
