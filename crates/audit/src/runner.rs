@@ -459,11 +459,14 @@ struct Cleanup<'a> {
 }
 
 impl Cleanup<'_> {
+    /// `state ID`'s status, bounded (a hung runtime must not hang the cleanup).
     fn state_status(&self, id: &str) -> Option<String> {
         let mut c = self.rt.base(&self.root);
-        c.arg("state").arg(id).stderr(Stdio::null());
-        let out = c.output().ok()?;
-        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        c.arg("state").arg(id);
+        let out = self.root.with_file_name(format!("state-{id}.out"));
+        let bound = self.timeout.min(Duration::from_secs(10));
+        let (_, stdout, _) = run_bounded(c, &out, bound).ok()?;
+        let v: Value = serde_json::from_str(&stdout).ok()?;
         v["status"].as_str().map(String::from)
     }
 
