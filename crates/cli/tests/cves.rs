@@ -229,3 +229,57 @@ fn containers_do_not_share_a_session_keyring() {
     );
     assert_eq!(c, d, "--no-new-keyring control");
 }
+
+/// CVE-2019-5736: the image makes the container's entry point the runtime
+/// itself — `/bin/sh -> /proc/self/exe`, or a script with
+/// `#!/proc/self/exe` — so that the container process *is* the host's moat
+/// binary and can reopen it for writing. moat refuses such exec targets;
+/// the binary on the host is unchanged either way.
+#[test]
+fn cve_2019_5736_runtime_binary_as_entry_point() {
+    let moat_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_moat"));
+    let before = std::fs::read(&moat_bin).unwrap();
+    for rt in moats() {
+        for variant in ["symlink", "shebang"] {
+            let bundle = Bundle::new(|c| {
+                c["process"]["args"] = json!(["/bin/entry", "--version"]);
+            });
+            let entry = bundle.rootfs().join("bin/entry");
+            if variant == "symlink" {
+                std::os::unix::fs::symlink("/proc/self/exe", &entry).unwrap();
+            } else {
+                std::fs::write(&entry, "#!/proc/self/exe\n").unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let id = unique_id("cve5736");
+            let out = rt.run(&bundle, &id);
+            let all = format!("{}{}", out.stdout_str(), out.stderr_str());
+            assert!(
+                !all.contains("moat 0.") && !all.contains("runc version"),
+                "{} {variant}: the container ran the runtime binary: {}",
+                rt.name,
+                out.describe()
+            );
+            assert_ne!(
+                out.code(),
+                Some(0),
+                "{} {variant}: {}",
+                rt.name,
+                out.describe()
+            );
+            assert!(
+                all.contains("magic link"),
+                "{} {variant}: {}",
+                rt.name,
+                out.describe()
+            );
+            rt.delete_force(&id);
+            assert_nothing_left(&rt, &bundle, &id);
+        }
+    }
+    assert!(
+        std::fs::read(&moat_bin).unwrap() == before,
+        "moat binary changed"
+    );
+}

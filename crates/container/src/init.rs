@@ -7,6 +7,7 @@
 use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -333,6 +334,9 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     let exe_c = CString::new(exe.as_os_str().as_encoded_bytes())
         .map_err(|_| Fail::new("exe", exe.display(), libc::EINVAL))?;
 
+    // Refuse a runtime-binary exec target now, while the parent still
+    // listens (and again right before execve).
+    refuse_magic_exe(&exe_c)?;
     send(chan, &Msg::Ready)?;
 
     // Block until `moat start` opens the fifo for reading.
@@ -486,6 +490,7 @@ pub(crate) fn exec_process(
             ))
         }
     }
+    refuse_magic_exe(exe)?;
     if nnp {
         rustix::thread::set_no_new_privs(true).at("prctl PR_SET_NO_NEW_PRIVS", "1")?;
     }
@@ -658,4 +663,50 @@ pub(crate) fn home_dir(uid: u32) -> String {
         }
     }
     "/".to_string()
+}
+
+/// CVE-2019-5736: the container must never get the kernel to execute *our*
+/// binary for it — a symlink `/bin/sh -> /proc/self/exe`, or a script whose
+/// interpreter is `/proc/self/exe`, would make the container's process the
+/// moat binary of the host, which it could then reopen for writing. Refuse
+/// any executable or interpreter (up to the kernel's 4 levels of `#!`)
+/// that resolves through a magic link.
+fn refuse_magic_exe(exe: &std::ffi::CStr) -> R<()> {
+    use std::io::Read;
+    let mut path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(exe.to_bytes()));
+    for _ in 0..5 {
+        let fd = match rustix::fs::openat2(
+            rustix::fs::CWD,
+            &path,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            rustix::fs::ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(Fail::new(
+                    "exec target resolves through a magic link (e.g. /proc/self/exe)",
+                    path.display(),
+                    libc::ELOOP,
+                ))
+            }
+            // Not readable by us: not readable by an interpreter either.
+            Err(_) => return Ok(()),
+        };
+        let mut head = [0u8; 256];
+        let n = std::fs::File::from(fd).read(&mut head).unwrap_or(0);
+        let Some(rest) = head[..n].strip_prefix(b"#!") else {
+            return Ok(());
+        };
+        let line = rest.split(|b| *b == b'\n').next().unwrap_or(&[]);
+        let interp = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .find(|w| !w.is_empty())
+            .unwrap_or(&[]);
+        if interp.is_empty() {
+            return Ok(());
+        }
+        path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(interp));
+    }
+    Ok(())
 }
