@@ -3,13 +3,12 @@
 mod common;
 
 use common::*;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::json;
 use std::fs::File;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -36,25 +35,13 @@ fn receive_master(listener: &UnixListener, runtime_done: impl Fn() -> bool) -> O
     };
     stream.set_nonblocking(false).unwrap();
     stream.set_read_timeout(Some(cmd_timeout())).unwrap();
+    // moat's own SCM_RIGHTS receiver (safe, returns an OwnedFd).
     let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .expect("recvmsg on console socket");
-    for c in msg.cmsgs().expect("control messages") {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this fd in our table for us; we own it.
-                return Some(unsafe { File::from_raw_fd(fd) });
-            }
-        }
-    }
-    panic!("console socket message carried no fd");
+    let (_, fd) = moat_container::sync::recv_bytes_fd(stream.as_fd(), &mut buf)
+        .expect("recvmsg on console socket");
+    Some(File::from(
+        fd.expect("console socket message carried no fd"),
+    ))
 }
 
 /// runc 1.1 refuses `--console-socket` on a foreground `run` ("cannot use console socket if

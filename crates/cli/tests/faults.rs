@@ -74,9 +74,11 @@ impl Drop for Spawned {
 }
 
 fn sigkill(pid: i32) {
-    // SAFETY: kill(2) with a pid we own; no memory involved.
-    let r = unsafe { nix::libc::kill(pid, nix::libc::SIGKILL) };
-    assert_eq!(r, 0, "kill -9 {pid}: {}", std::io::Error::last_os_error());
+    let r = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(r.is_ok(), "kill -9 {pid}: {r:?}");
 }
 
 /// What `state ID` and `list -f json` say about `id` (for the record). Each command is
@@ -204,8 +206,10 @@ fn cleanup_by_hand(rt: &Runtime, id: &str) {
                 .split_whitespace()
                 .filter_map(|p| p.parse::<i32>().ok())
             {
-                // SAFETY: kill(2), no memory involved.
-                unsafe { nix::libc::kill(p, nix::libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             let _ = fs::remove_dir(d);
         }
@@ -231,8 +235,10 @@ impl Drop for Sweep {
                     .split_whitespace()
                     .filter_map(|p| p.parse::<i32>().ok())
                 {
-                    // SAFETY: kill(2), no memory involved.
-                    unsafe { nix::libc::kill(p, nix::libc::SIGKILL) };
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
                 let _ = fs::remove_dir(d);
             }

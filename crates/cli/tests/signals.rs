@@ -95,8 +95,13 @@ impl Drop for Spawned {
 }
 
 fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) on a child we spawned; no memory involved.
-    let r = unsafe { nix::libc::kill(pid as i32, sig) };
+    let r = match nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::try_from(sig).ok(),
+    ) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    };
     assert_eq!(
         r,
         0,

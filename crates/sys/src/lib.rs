@@ -6,6 +6,7 @@
 //! Every `unsafe` block carries a `// SAFETY:` line. Callers add step/path
 //! context to the `std::io::Error`s returned here.
 
+pub mod audit_raw;
 pub mod bpf;
 pub mod mount;
 pub mod probe;

@@ -1,10 +1,9 @@
-//! The syscalls the probe makes that neither std nor moat-sys wraps. This is the only module
-//! of the probe with `unsafe`; every call passes integers, NULL pointers (rejected by the
+//! The syscalls the audit probe (crates/audit-probe) makes that neither std nor the rest of
+//! moat-sys wraps; kept here because moat-sys is the one crate with `unsafe`. Every call passes integers, NULL pointers (rejected by the
 //! kernel with EFAULT before anything happens), pointers to live locals, or deliberately
 //! invalid arguments (bad flags, bad magic, a pid that cannot exist), so that the only thing
 //! learned is whether the kernel (seccomp, capabilities, namespaces) let the call through.
 //! Nothing here can change the host: see each function.
-#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;
