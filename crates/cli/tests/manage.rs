@@ -413,3 +413,48 @@ fn events_streams_stats_and_an_oom_kill_until_the_container_stops() {
     );
     rt.delete_force(&id);
 }
+
+/// A CPU hog is throttled to its quota: with cpu.cfs_quota_us = 10 ms per
+/// 100 ms period, a busy loop inside the container accumulates at most
+/// ~10% of the wall time it runs for, and the cgroup counts throttled
+/// periods. The same under runc.
+#[test]
+fn cpu_hog_is_throttled_to_its_quota() {
+    for rt in Runtime::both() {
+        let b = Bundle::new(|c| {
+            c["process"]["args"] = json!(["sh", "-c", "while :; do :; done"]);
+            c["linux"]["resources"]["cpu"] = json!({"quota": 10000, "period": 100000});
+        });
+        let id = unique_id("cpuhog");
+        let pid = start(&rt, &b, &id);
+        let dir = cgroup_dir(pid, "cpuacct");
+        let usage = || -> u64 {
+            fs::read_to_string(dir.join("cpuacct.usage"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let u0 = usage();
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let used = (usage() - u0) as f64 / 1e9;
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = cgroup_dir(pid, "cpu");
+        let stat = fs::read_to_string(cpu.join("cpu.stat")).unwrap();
+        let throttled: u64 = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("nr_throttled "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        rt.delete_force(&id);
+        // 10% of one CPU, with slack for the period boundaries.
+        assert!(
+            used / wall < 0.2,
+            "{}: the hog used {used:.2}s CPU in {wall:.2}s",
+            rt.name
+        );
+        assert!(throttled > 0, "{}: never throttled: {stat}", rt.name);
+    }
+}
