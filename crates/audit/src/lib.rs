@@ -12,7 +12,7 @@
 //! * [`host`] — what the host kernel offers.
 //!
 //! The probe itself (the code that runs inside the containers) is the `moat-audit-probe`
-//! crate: it needs a few raw syscalls, and this crate stays free of `unsafe`.
+//! crate: it needs a few raw syscalls, and this crate keeps `#![forbid(unsafe_code)]`.
 
 pub mod checks;
 pub mod host;

@@ -1,7 +1,7 @@
 //! moat-checker: run INSIDE a container, prints one JSON object describing what the
 //! process sees (credentials, capabilities, namespaces, mounts, /dev, rlimits, ...).
 //!
-//! Everything is read from /proc and std APIs; no unsafe code. The output is meant to be
+//! Everything is read from /proc and std APIs; entirely safe Rust. The output is meant to be
 //! compared between runtimes (moat vs runc) running the same bundle, so values that differ
 //! from run to run (mount ids, device numbers of mounts, pipe inodes) are normalized away.
 //! Namespace links are emitted raw (`net:[4026531840]`): the caller compares them to its own
