@@ -27,6 +27,7 @@ use crate::error::{Context, Error, Result};
 use crate::ops::Loaded;
 use crate::state::{Status, Store};
 use crate::sync::{self, Msg};
+use crate::tty::{copy_winsize, drain, RawTerminal};
 
 /// The flags of `exec`.
 #[derive(Debug, Clone, Default)]
@@ -644,52 +645,6 @@ fn wait_loop(pid: i32, sfd: &SignalFd, pty: Option<&OwnedFd>) -> Result<i32> {
             } else if let Ok(s) = Signal::try_from(sig) {
                 let _ = nix::sys::signal::kill(child, s);
             }
-        }
-    }
-}
-
-fn drain(m: &OwnedFd, buf: &mut [u8]) {
-    let _ = rustix::fs::fcntl_setfl(m, OFlags::NONBLOCK);
-    while let Ok(n) = rustix::io::read(m, &mut *buf) {
-        if n == 0 {
-            break;
-        }
-        let _ = rustix::io::write(std::io::stdout(), &buf[..n]);
-    }
-}
-
-fn copy_winsize(m: &OwnedFd) {
-    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
-        let _ = rustix::termios::tcsetwinsize(m, ws);
-    }
-}
-
-/// The caller's terminal in raw mode while relaying; restored on drop.
-struct RawTerminal {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl RawTerminal {
-    fn enter() -> RawTerminal {
-        let stdin = std::io::stdin();
-        let saved = rustix::termios::tcgetattr(&stdin).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
-        }
-        RawTerminal { saved }
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
         }
     }
 }

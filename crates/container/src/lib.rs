@@ -16,6 +16,7 @@ pub mod rootfs;
 pub mod run;
 pub mod state;
 pub mod sync;
+mod tty;
 pub mod userns;
 
 pub use create::{create, CreateOpts, Created};

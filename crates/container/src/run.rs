@@ -1,7 +1,7 @@
 //! `run`: create + start, then (in the foreground) forward signals, relay
 //! the pty, reap the init and delete the container, exiting with its status.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -12,6 +12,7 @@ use rustix::event::{poll, PollFd, PollFlags};
 use crate::create::{create, CreateOpts};
 use crate::error::{Context, Error, Result};
 use crate::state::Store;
+use crate::tty::{copy_winsize, drain, RawTerminal};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOpts {
@@ -79,7 +80,7 @@ pub fn run(store: &Store, o: &RunOpts) -> Result<i32> {
         }
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).at("signalfd", "self")?;
-    let _raw = pty.as_ref().map(RawTerminal::enter);
+    let _raw = pty.as_ref().map(|_| RawTerminal::enter());
     let code = wait_loop(pid, &sfd, pty.as_ref())?;
     drop(_raw);
     if !o.keep {
@@ -169,53 +170,6 @@ fn wait_loop(pid: i32, sfd: &SignalFd, pty: Option<&OwnedFd>) -> Result<i32> {
             } else if let Ok(s) = Signal::try_from(sig) {
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid), s);
             }
-        }
-    }
-}
-
-fn drain(m: &OwnedFd, buf: &mut [u8]) {
-    let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
-    while let Ok(n) = rustix::io::read(m, &mut *buf) {
-        if n == 0 {
-            break;
-        }
-        let _ = rustix::io::write(std::io::stdout(), &buf[..n]);
-    }
-}
-
-fn copy_winsize(m: &OwnedFd) {
-    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
-        let _ = rustix::termios::tcsetwinsize(m, ws);
-    }
-}
-
-/// Puts the caller's terminal in raw mode while relaying, restores on drop.
-struct RawTerminal {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl RawTerminal {
-    fn enter(_m: &OwnedFd) -> RawTerminal {
-        let stdin = std::io::stdin();
-        let saved = rustix::termios::tcgetattr(&stdin).ok();
-        if let Some(t) = &saved {
-            let mut raw = t.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
-        }
-        let _ = stdin.as_fd().as_raw_fd();
-        RawTerminal { saved }
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                t,
-            );
         }
     }
 }
