@@ -222,7 +222,6 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         cgroup_paths: cgroup.paths(),
         cgroups_path,
         hooks: spec.hooks().clone(),
-        host_pid_ns: !new.contains(CloneFlags::CLONE_NEWPID) && pid_join.is_none(),
         userns_slot: slot.as_ref().map(|g| g.slot),
     };
     let mut undo = Undo {

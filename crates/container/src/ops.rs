@@ -1,6 +1,6 @@
 //! start, kill, delete, state and list: operations on an existing container.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -299,7 +299,3 @@ pub fn list(store: &Store) -> Result<Vec<serde_json::Value>> {
     }
     Ok(out)
 }
-
-/// Keep a borrowed fd type in use for helpers above.
-#[allow(dead_code)]
-fn _fd(_: impl AsFd) {}

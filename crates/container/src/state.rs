@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -49,10 +48,6 @@ pub struct State {
     /// Hooks still to run after create (poststart, poststop), as OCI JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    /// The pid of the init as the runtime's pid namespace sees it is `pid`;
-    /// this is true when the container shares the host pid namespace.
-    #[serde(default)]
-    pub host_pid_ns: bool,
     /// The host id range slot the floor gave this container (see userns.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns_slot: Option<u32>,
@@ -201,10 +196,6 @@ fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 impl Locked {
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.lock.as_fd()
-    }
-
     /// The raw lock fd, for the cloned init to close its inherited copy.
     pub fn lock_raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
