@@ -160,6 +160,21 @@ else
     skip "pause/unpause" "$RT_LABEL has no pause/resume"
 fi
 
+# Bad input from the stack: a CRIU checkpoint (--leave-running). podman
+# runs `RT checkpoint`; a runtime without it must fail readably and at once,
+# and the container must keep running.
+run P container checkpoint --leave-running bg
+if [ "$RC" = 124 ]; then
+    fail "checkpoint: hung (timeout)"
+elif runtime_has checkpoint; then
+    pass "checkpoint: $RT_LABEL has checkpoint: rc $RC"
+else
+    expect "checkpoint: fails with an error naming checkpoint" eval '[ "$RC" != 0 ] && grep -qi checkpoint <<<"$ERR"'
+    CKPT_ERR=$ERR
+fi
+run P inspect bg --format '{{.State.Status}}'
+expect "inspect: running after the checkpoint attempt" [ "$OUT" = running ]
+
 run P stop -t 10 bg
 expect "stop: rc 0" [ "$RC" = 0 ]
 run P inspect bg --format '{{.State.ExitCode}} {{.State.Status}}'
@@ -193,6 +208,7 @@ expect "end: the runtime no longer knows the containers this run made" [ "$RC" !
 
 echo
 echo "# podman's message for the missing binary (run): $(head -c 600 <<<"$NOCMD_ERR")"
+[ -n "${CKPT_ERR:-}" ] && echo "# podman's message for checkpoint: $(head -c 600 <<<"$CKPT_ERR")"
 [ -n "${EXEC_ERR:-}" ] && echo "# podman's message for the missing binary (exec): $(head -c 600 <<<"$EXEC_ERR")"
 
 summary
