@@ -36,7 +36,10 @@ HAD_RUN_CTRD=0
 
 cleanup() {
     set +e
-    trap - EXIT INT TERM
+    trap - EXIT
+    # a second signal must not cut the cleanup short (a handler, not SIG_IGN:
+    # the commands below must not inherit ignored signals)
+    trap 'echo "# cleaning up, please wait" >&2' INT TERM
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
         # Ask the stack to stop what it started: tasks, then containers.
         for id in $(timeout 10 ctr --address "$SOCK" -n "$NS" task ls -q 2>/dev/null); do

@@ -41,7 +41,10 @@ declare -A RTBIN=()
 
 cleanup() {
     set +e
-    trap - EXIT INT TERM
+    trap - EXIT
+    # a second signal must not cut the cleanup short (a handler, not SIG_IGN:
+    # the commands below must not inherit ignored signals)
+    trap 'echo "# cleaning up, please wait" >&2' INT TERM
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
         for p in $(K pods 2>/dev/null); do
             K stopp "$p" >/dev/null 2>&1

@@ -43,7 +43,10 @@ export DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$T/cli
 
 cleanup() {
     set +e
-    trap - EXIT INT TERM
+    trap - EXIT
+    # a second signal must not cut the cleanup short (a handler, not SIG_IGN:
+    # the commands below must not inherit ignored signals)
+    trap 'echo "# cleaning up, please wait" >&2' INT TERM
     if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
         ids=$(timeout 10 "$DOCKER" ps -aq 2>/dev/null)
         [ -n "$ids" ] && timeout 60 "$DOCKER" rm -f $ids >/dev/null 2>&1

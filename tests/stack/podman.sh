@@ -38,7 +38,10 @@ P() {
 
 cleanup() {
     set +e
-    trap - EXIT INT TERM
+    trap - EXIT
+    # a second signal must not cut the cleanup short (a handler, not SIG_IGN:
+    # the commands below must not inherit ignored signals)
+    trap 'echo "# cleaning up, please wait" >&2' INT TERM
     local ids=""
     if [ -n "${RT:-}" ] && [ -d "$T/root" ]; then
         ids=$(P ps -a -q --no-trunc 2>/dev/null)
