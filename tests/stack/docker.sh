@@ -118,11 +118,6 @@ expect "run: stderr reaches docker" grep -qx to-stderr <<<"$ERR"
 run D run --rm "${R[@]}" "$IMG" /no/such/binary
 if [ "$RC" = 127 ] && grep -q "no/such/binary" <<<"$ERR"; then
     pass "run: missing binary -> 127 with the runtime's error"
-elif [ "$RC" = 125 ] && [[ $RT_LABEL == moat* ]] && grep -q 'No such file or directory (os error 2)' <<<"$ERR"; then
-    # dockerd maps a create error to 127 only when it contains the lowercase
-    # "no such file or directory" (Go's strerror, as runc prints it); moat
-    # prints "No such file or directory (os error 2)". Reported; see docs/stack.md.
-    known "run: missing binary -> 127 (moat: 125, dockerd does not recognise moat's ENOENT text)"
 else
     fail "run: missing binary -> 127 with the runtime's error"
 fi

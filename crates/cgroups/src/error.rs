@@ -1,6 +1,6 @@
 //! The one error type of this crate. Every I/O failure names the step, the path and the
 //! errno, and reads like runc's messages:
-//! `cgroups: write /sys/fs/cgroup/memory/x/memory.limit_in_bytes: Device or resource busy`.
+//! `cgroups: write /sys/fs/cgroup/memory/x/memory.limit_in_bytes: device or resource busy`.
 
 use std::fmt;
 use std::io;
@@ -110,15 +110,11 @@ impl Error {
     }
 }
 
-/// Displays an io::Error like strerror(3), without Rust's " (os error N)" suffix.
+/// Displays an io::Error as runc words it (moat_sys::errno::text).
 struct Errno<'a>(&'a io::Error);
 
 impl fmt::Display for Errno<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0.to_string();
-        match s.rfind(" (os error ") {
-            Some(i) if self.0.raw_os_error().is_some() => f.write_str(&s[..i]),
-            _ => f.write_str(&s),
-        }
+        f.write_str(&moat_sys::errno::text(self.0))
     }
 }

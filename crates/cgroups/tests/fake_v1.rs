@@ -122,7 +122,7 @@ fn destroy_retries_then_reports_busy_leaf() {
     let m = e.to_string();
     assert!(m.starts_with("cgroups: rmdir "), "{m}");
     assert!(
-        m.ends_with("/sys/fs/cgroup/memory/c: Directory not empty"),
+        m.ends_with("/sys/fs/cgroup/memory/c: directory not empty"),
         "{m}"
     );
 }
@@ -368,7 +368,7 @@ fn missing_controller_and_missing_file_errors() {
     assert!(
         m.starts_with("cgroups: open /")
             && m.ends_with(
-                "/sys/fs/cgroup/memory/c/memory.soft_limit_in_bytes: No such file or directory"
+                "/sys/fs/cgroup/memory/c/memory.soft_limit_in_bytes: no such file or directory"
             ),
         "{m}"
     );

@@ -117,7 +117,7 @@ fn real_lifecycle() {
 
     // Destroy with a live task fails (EBUSY after retries), then works once it is reaped.
     let e = g.cg.destroy().unwrap_err();
-    assert!(e.to_string().contains("Device or resource busy"), "{e}");
+    assert!(e.to_string().contains("device or resource busy"), "{e}");
     let mut c = g.child.take().unwrap();
     c.kill().unwrap();
     c.wait().unwrap();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A host-side operation failed.
-    #[error("{step} {}: {source}", path.display())]
+    #[error("{step} {}: {}", path.display(), moat_sys::errno::text(source))]
     Io {
         step: &'static str,
         path: PathBuf,
@@ -13,7 +13,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The container init reported a failure over the sync channel.
-    #[error("container init: {step} {path}: {}", std::io::Error::from_raw_os_error(*errno))]
+    #[error("container init: {step} {path}: {}", moat_sys::errno::text_of(*errno))]
     Init {
         step: String,
         path: String,

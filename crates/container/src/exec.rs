@@ -422,9 +422,7 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
 }
 
 fn child_error(step: &str, path: &str, errno: i32) -> Error {
-    // strerror without std's " (os error N)", as runc prints it.
-    let e = std::io::Error::from_raw_os_error(errno).to_string();
-    let e = e.split(" (os error").next().unwrap_or(&e).to_string();
+    let e = moat_sys::errno::text_of(errno);
     Error::Refused(format!(
         "unable to start container process: {step} {path}: {e}"
     ))

@@ -8,6 +8,7 @@
 
 pub mod audit_raw;
 pub mod bpf;
+pub mod errno;
 pub mod mount;
 pub mod probe;
 pub mod process;
