@@ -85,13 +85,31 @@ fn short(v: &str) -> String {
     }
 }
 
+/// Error messages tools match on (containerd's and podman's runc wrappers): their text must
+/// be runc's.
+pub const PARSED_MESSAGES: &[&str] = &["does not exist", "not running", "already exists"];
+
+pub const ERROR_WORDING: &str = "docs/compat.md#the-compatibility-harness (error wording)";
+
+/// `outcome` strings: (exit code, message).
+fn split_outcome(s: &str) -> Option<(&str, &str)> {
+    s.split_once(" level=error msg=")
+}
+
 fn row(rows: &mut Vec<Row>, scenario: &str, check: &str, runc: String, moat: String) {
     let verdict = if runc == moat {
         Verdict::Agree
+    } else if let Some(d) = DOCUMENTED.iter().find(|d| check.starts_with(d.check)) {
+        Verdict::Documented(d.section)
     } else {
-        match DOCUMENTED.iter().find(|d| check.starts_with(d.check)) {
-            Some(d) => Verdict::Documented(d.section),
-            None => Verdict::Differ,
+        match (split_outcome(&runc), split_outcome(&moat)) {
+            // same exit code, different wording of an error tools do not parse
+            (Some((rc, rm)), Some((mc, _)))
+                if rc == mc && !PARSED_MESSAGES.iter().any(|p| rm.contains(p)) =>
+            {
+                Verdict::Documented(ERROR_WORDING)
+            }
+            _ => Verdict::Differ,
         }
     };
     rows.push(Row {
@@ -268,7 +286,7 @@ fn exit_code(rt: &Runtime, args: &[&str], name: &str) -> String {
     let id = unique_id(name);
     let out = rt.run(&bundle, &id);
     let _ = rt.delete_force(&id);
-    format!("{:?}", out.code())
+    outcome(&out)
 }
 
 fn exit_scenarios(rows: &mut Vec<Row>, second: &Runtime, quick: bool) {
@@ -328,11 +346,48 @@ fn norm_state(s: &Value, bundle: &Bundle, id: &str) -> Value {
     v
 }
 
+/// Exit code, and for a failure the error message (the log line without its timestamp): tools
+/// parse runc's messages.
+pub fn outcome(o: &std::process::Output) -> String {
+    if o.status.success() {
+        format!("{:?}", o.code())
+    } else {
+        format!("{:?} {}", o.code(), message(&o.stderr_str()))
+            .trim_end()
+            .to_string()
+    }
+}
+
+/// The last error line of a runtime's stderr without its timestamp, the id and temp paths.
+pub fn message(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let line = match line.find("level=") {
+        Some(i) if line.starts_with("time=") => &line[i..],
+        _ => line,
+    };
+    let tmp = std::env::temp_dir().to_string_lossy().into_owned();
+    let mut out = String::new();
+    for w in line.split(' ') {
+        let w = if w.contains("compat-") || w.contains(&tmp) {
+            "<…>"
+        } else {
+            w
+        };
+        out.push_str(w);
+        out.push(' ');
+    }
+    out.trim_end().to_string()
+}
+
 fn lifecycle(rt: &Runtime) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     let bundle = Bundle::new(|c| c["process"]["args"] = json!(["/bin/sleep", "30"]));
     let id = unique_id("compat-life");
-    let code = |o: &std::process::Output| format!("{:?}", o.code());
+    let code = outcome;
     m.insert("create".into(), code(&rt.create(&bundle, &id)));
     let st = rt.state_output(&id);
     let created: Value = serde_json::from_slice(&st.stdout).unwrap_or(Value::Null);
@@ -503,7 +558,25 @@ fn console_no_socket(rt: &Runtime) -> String {
     let id = unique_id("compat-tty");
     let out = rt.run_detached(&bundle, &id);
     let _ = rt.delete_force(&id);
-    format!("{:?}", out.code())
+    outcome(&out)
+}
+
+/// `terminal: true`, foreground `run`, from a process with no controlling terminal (`setsid`):
+/// the exit code, 7 when the container's stdout is a terminal.
+fn console_foreground_no_ctty(rt: &Runtime) -> String {
+    let bundle = Bundle::new(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["args"] = json!(["/bin/sh", "-c", "test -t 1 && exit 7; exit 3"]);
+    });
+    let id = unique_id("compat-tty3");
+    let mut cmd = std::process::Command::new("setsid");
+    cmd.arg("-w").arg(&rt.binary).args(&rt.global);
+    cmd.arg("--root").arg(rt.root_path());
+    cmd.args(["run", "--bundle", bundle.path_str(), &id]);
+    cmd.stdin(std::process::Stdio::null());
+    let out = run_command(cmd, cmd_timeout());
+    let _ = rt.delete_force(&id);
+    outcome(&out)
 }
 
 fn bad_socket(rt: &Runtime) -> String {
@@ -518,7 +591,7 @@ fn bad_socket(rt: &Runtime) -> String {
         &id,
     ]);
     let _ = rt.delete_force(&id);
-    format!("{:?}", out.code())
+    outcome(&out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,6 +654,13 @@ pub fn run(quick: bool, hardened: bool) -> Vec<Row> {
         row(
             &mut rows,
             "console",
+            "terminal, foreground run, no controlling terminal",
+            console_foreground_no_ctty(&Runtime::runc()),
+            console_foreground_no_ctty(&second),
+        );
+        row(
+            &mut rows,
+            "console",
             "terminal, --console-socket missing path",
             bad_socket(&Runtime::runc()),
             bad_socket(&second),
@@ -624,5 +704,14 @@ pub fn markdown(rows: &[Row], second: &str) -> String {
     for d in DOCUMENTED {
         s.push_str(&format!("* `{}*` — {} ({})\n", d.check, d.why, d.section));
     }
+    s.push_str(&format!(
+        "* the wording of an error message, when the exit code is the same and the message is \
+         not one tools parse (runc's text containing {}) — {ERROR_WORDING}\n",
+        PARSED_MESSAGES
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     s
 }
