@@ -61,6 +61,7 @@ h3 { font-size: 15px; margin: 22px 0 6px; text-transform: capitalize; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid #e6e8eb; }
 th { background:#f6f8fa; font-weight: 600; position: sticky; top: 0; }
+table.checks { table-layout: fixed; }
 table.host td:first-child { white-space: nowrap; font-weight: 600; width: 260px; }
 table.host td.how { color:#57606a; font-size: 12px; }
 .cards { display: flex; flex-wrap: wrap; gap: 14px; }
@@ -230,12 +231,14 @@ pub fn report(runs: &[AuditRun], host: &[(String, String, String)], generated: &
             }
             category = d.category;
             h.push_str(&format!(
-                "<h3>{}</h3>\n<table class=\"checks\">\n<tr><th style=\"width:30%\">check</th>\
-                <th>severity</th>",
+                "<h3>{}</h3>\n<table class=\"checks\">\n<tr><th style=\"width:27%\">check</th>\
+                <th style=\"width:8%\">severity</th>",
                 escape(category)
             ));
+            // the same column widths in every category's table
+            let w = 27.0 / names.len().max(1) as f64;
             for n in &names {
-                h.push_str(&format!("<th>{n}</th>"));
+                h.push_str(&format!("<th style=\"width:{w:.1}%\">{n}</th>"));
             }
             h.push_str("<th style=\"width:38%\">details</th></tr>\n");
         }
@@ -390,7 +393,7 @@ mod tests {
         }
         for n in ["moat", "runc", "crun"] {
             assert!(h.contains(&format!("<div class=\"name\">{n}</div>")), "{n}");
-            assert!(h.contains(&format!("<th>{n}</th>")), "{n}");
+            assert!(h.contains(&format!("%\">{n}</th>")), "{n}");
         }
         // one verdict cell per check per runtime
         let cells = h.matches("<td><span class=\"v ").count();
