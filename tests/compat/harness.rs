@@ -411,8 +411,32 @@ fn lifecycle(rt: &Runtime) -> BTreeMap<String, String> {
         "state(running).pid".into(),
         norm_state(&running, &bundle, &id)["pid"].to_string(),
     );
+    m.insert("pause".into(), code(&rt.exec(&["pause", &id])));
+    m.insert(
+        "state(paused).status".into(),
+        rt.state(&id)["status"].to_string(),
+    );
+    m.insert("resume".into(), code(&rt.exec(&["resume", &id])));
+    m.insert(
+        "state(resumed).status".into(),
+        rt.state(&id)["status"].to_string(),
+    );
+    let ps = rt.exec(&["ps", "--format", "json", &id]);
+    let pids: Value = serde_json::from_slice(&ps.stdout).unwrap_or(Value::Null);
+    m.insert(
+        "ps --format json".into(),
+        format!(
+            "{} → {} pid(s)",
+            code(&ps),
+            pids.as_array().map(|a| a.len()).unwrap_or(0)
+        ),
+    );
     let ex = rt.exec(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
     m.insert("exec exit 5".into(), code(&ex));
+    m.insert(
+        "exec missing binary".into(),
+        code(&rt.exec(&["exec", &id, "/nonexistent"])),
+    );
     let ex = rt.exec(&[
         "exec",
         "--cwd",
@@ -436,6 +460,10 @@ fn lifecycle(rt: &Runtime) -> BTreeMap<String, String> {
         norm_state(&stopped, &bundle, &id)["pid"].to_string(),
     );
     m.insert("kill TERM (stopped)".into(), code(&rt.kill(&id, "TERM")));
+    m.insert(
+        "exec (stopped)".into(),
+        code(&rt.exec(&["exec", &id, "/bin/true"])),
+    );
     m.insert(
         "kill --all TERM (stopped)".into(),
         code(&rt.exec(&["kill", "--all", &id, "TERM"])),
