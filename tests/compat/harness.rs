@@ -142,7 +142,7 @@ fn compare_reports(rows: &mut Vec<Row>, scenario: &str, a: &Value, b: &Value) {
         let fb = bv.map(flatten).unwrap_or_default();
         if fa == fb {
             let shown = match av {
-                Some(v) if fa.len() <= 1 => v.to_string(),
+                Some(v) if fa.len() <= 1 || v.to_string().len() <= 90 => v.to_string(),
                 Some(_) => format!("{} fields", fa.len()),
                 None => "<absent>".into(),
             };
@@ -263,6 +263,15 @@ fn user_namespace(c: &mut Value) {
     c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     // the rootfs must be reachable by the mapped root
     c["root"]["readonly"] = json!(false);
+}
+
+fn seccomp_profile(c: &mut Value) {
+    c["root"]["readonly"] = json!(false);
+    c["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
 }
 
 fn default_spec(_: &mut Value) {}
@@ -645,6 +654,12 @@ pub fn run(quick: bool, hardened: bool) -> Vec<Row> {
         &mut rows,
         "checker: mounts, devices, cgroupns, sysctl, masked path",
         mounts_devices_namespaces,
+        &second,
+    );
+    checker_scenario(
+        &mut rows,
+        "checker: seccomp profile (mkdir → EPERM)",
+        seccomp_profile,
         &second,
     );
     if !quick {
