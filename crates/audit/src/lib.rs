@@ -16,6 +16,8 @@
 
 pub mod checks;
 pub mod host;
+pub mod html;
+pub mod lint;
 pub mod profiles;
 pub mod report;
 pub mod runner;

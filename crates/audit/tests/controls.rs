@@ -158,3 +158,70 @@ fn default_config_runs_and_leaves_nothing() {
         "tenant B (pid {bpid}) still running"
     );
 }
+
+/// `lint` predicts the dynamic audit: on the same config, every lint finding that has a
+/// dynamic check is measured EXPOSED by runc (a runtime that adds nothing), and every check
+/// runc's audit finds EXPOSED is predicted by lint, except what a config alone cannot show
+/// (listed, with why).
+#[test]
+fn lint_agrees_with_the_dynamic_audit() {
+    use moat_audit::lint;
+    // A config cannot show these: the per-syscall checks are folded into priv.seccomp when no
+    // profile is loaded; the cross-tenant uid check needs the other tenant; the keyring and
+    // fd checks are runtime flags (--no-new-keyring, --preserve-fds), not config; ptrace of
+    // one's own processes and mknod of a char device are reachable with no capability config.
+    let folded = |id: &str, lint_ids: &[&str]| {
+        (id.starts_with("sys.") && lint_ids.contains(&"priv.seccomp"))
+            || matches!(
+                id,
+                "xt.shared_host_uid"
+                    | "xt.shared_keyring"
+                    | "rt.leaked_fds"
+                    | "sys.ptrace"
+                    | "sys.syslog"
+                    | "kern.kallsyms"
+                    | "kern.release_agent"
+                    | "rt.runtime_exe_writable"
+            )
+            // with the host's namespaces shared, the A->B checks follow from info.host_*
+            || (id.starts_with("xt.") && lint_ids.iter().any(|l| l.starts_with("info.host_")))
+            // privileged syscalls are exposed by the capabilities lint reports
+            || (id.starts_with("sys.") && lint_ids.iter().any(|l| l.starts_with("priv.cap_")))
+    };
+    for s in [
+        Scenario::default_(),
+        Scenario::docker_like(),
+        weak(),
+        Scenario::strict(),
+    ] {
+        let run = audit(&s);
+        let found = lint::lint(&s.config_a).expect("lint");
+        let lint_ids: Vec<&str> = found.iter().map(|f| f.id).collect();
+        eprintln!("{}: lint {lint_ids:?}", s.name);
+        for f in &found {
+            let Some(r) = run.results.iter().find(|r| r.id == f.id) else {
+                continue; // a lint.* finding: no dynamic counterpart
+            };
+            assert!(
+                r.verdict == Verdict::Exposed || host_skip(&r.verdict),
+                "{}: lint says {} ({}) but runc's audit measured {:?}: {}",
+                s.name,
+                f.id,
+                f.evidence,
+                r.verdict,
+                r.evidence
+            );
+        }
+        for r in &run.results {
+            if r.verdict == Verdict::Exposed && !lint_ids.contains(&r.id) {
+                assert!(
+                    folded(r.id, &lint_ids),
+                    "{}: runc's audit found {} exposed ({}) but lint did not predict it",
+                    s.name,
+                    r.id,
+                    r.evidence
+                );
+            }
+        }
+    }
+}
