@@ -27,7 +27,7 @@ pub enum Error {
     Seccomp(#[from] moat_seccomp::Error),
     #[error("container does not exist")]
     NotFound(String),
-    #[error("container with id exists: {0}")]
+    #[error("container with given ID already exists")]
     Exists(String),
     /// A refused request, worded like runc's message for it.
     #[error("{0}")]

@@ -174,13 +174,11 @@ pub fn release_fifo(l: &Locked, pidfd: &OwnedFd) -> Result<()> {
 /// `kill`.
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let l = Loaded::open(store, id)?;
-    if matches!(l.status(), Status::Stopped) {
-        return Err(Error::Refused("container not running".into()));
-    }
-    let st = l.state()?;
+    // `--all` signals whatever is left in the cgroup, even of a stopped
+    // container (runc: nothing left is success, not "not running").
     if all {
         if let Some(cg) = l.cgroup() {
-            for p in cg.pids()? {
+            for p in cg.pids().unwrap_or_default() {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(p),
                     nix::sys::signal::Signal::try_from(sig).ok(),
@@ -188,7 +186,14 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             }
             return Ok(());
         }
+        if matches!(l.status(), Status::Stopped) {
+            return Ok(());
+        }
     }
+    if matches!(l.status(), Status::Stopped) {
+        return Err(Error::Refused("container not running".into()));
+    }
+    let st = l.state()?;
     let fd = init_pidfd(st).ok_or_else(|| Error::Refused("container not running".into()))?;
     send_signal(&fd, sig).at("kill", format!("pid {}", st.pid))
 }
