@@ -307,7 +307,8 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         }
     }
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        let fd = rootfs::open_proc_write("self/oom_score_adj")?;
+        rustix::io::write(&fd, adj.to_string().as_bytes())
             .at("write", "/proc/self/oom_score_adj")?;
     }
     let args = process.args().as_deref().unwrap_or_default();
@@ -528,33 +529,9 @@ fn enter_time_ns(spec: &Spec) -> R<()> {
 }
 
 fn write_sysctl(key: &str, value: &str) -> R<()> {
-    let rel = key.replace('.', "/");
-    let path = format!("/proc/sys/{rel}");
-    let proc = rustix::fs::open(
-        "/proc",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .at("open", "/proc")?;
-    let st = rustix::fs::fstatfs(&proc).at("statfs", "/proc")?;
-    if st.f_type != libc::PROC_SUPER_MAGIC {
-        return Err(Fail::new(
-            "verify procfs before sysctl",
-            "/proc",
-            libc::EXDEV,
-        ));
-    }
-    let fd = rustix::fs::openat2(
-        &proc,
-        format!("sys/{rel}"),
-        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::TRUNC,
-        Mode::empty(),
-        rustix::fs::ResolveFlags::BENEATH
-            | rustix::fs::ResolveFlags::NO_SYMLINKS
-            | rustix::fs::ResolveFlags::NO_MAGICLINKS,
-    )
-    .at("open sysctl", &path)?;
-    rustix::io::write(&fd, value.as_bytes()).at("write sysctl", &path)?;
+    let rel = format!("sys/{}", key.replace('.', "/"));
+    let fd = rootfs::open_proc_write(&rel)?;
+    rustix::io::write(&fd, value.as_bytes()).at("write sysctl", format!("/proc/{rel}"))?;
     Ok(())
 }
 

@@ -128,6 +128,51 @@ fn check_not_root(root: &OwnedFd, fd: OwnedFd, p: &Path) -> R<OwnedFd> {
     Ok(fd)
 }
 
+/// Open `rel` (relative to /proc: "sys/kernel/domainname",
+/// "self/oom_score_adj") in the container's procfs for writing.
+/// CVE-2025-52881: whatever is mounted over part of /proc by then (a bind
+/// of a tenant's directory, a tmpfs with symlinks) must not receive the
+/// runtime's writes. /proc must be procfs; the walk may not leave it, cross
+/// a mount or follow a magic link (procfs's own `self` link stays inside);
+/// the opened file must be on procfs too.
+pub fn open_proc_write(rel: &str) -> R<OwnedFd> {
+    open_proc(rel, OFlags::WRONLY | OFlags::TRUNC)
+}
+
+/// An O_PATH handle of a directory in the real procfs, as `open_proc_write`.
+fn open_proc_path(rel: &str) -> R<OwnedFd> {
+    open_proc(rel, OFlags::PATH | OFlags::DIRECTORY)
+}
+
+fn open_proc(rel: &str, flags: OFlags) -> R<OwnedFd> {
+    let path = format!("/proc/{rel}");
+    let proc = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/proc")?;
+    verify_procfs(&proc, "/proc")?;
+    let fd = rustix::fs::openat2(
+        &proc,
+        rel,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS,
+    )
+    .at("open in procfs (no mount crossing)", &path)?;
+    verify_procfs(&fd, &path)?;
+    Ok(fd)
+}
+
+fn verify_procfs(fd: &OwnedFd, path: &str) -> R<()> {
+    let st = rustix::fs::fstatfs(fd).at("statfs", path)?;
+    if st.f_type != libc::PROC_SUPER_MAGIC {
+        return Err(Fail::new("verify procfs", path, libc::EXDEV));
+    }
+    Ok(())
+}
+
 /// One cgroup hierarchy of the host, from /proc/self/mountinfo.
 struct Hierarchy {
     /// basename under /sys/fs/cgroup ("memory", "cpu,cpuacct", "unified").
@@ -723,6 +768,12 @@ pub fn finish(spec: &Spec) -> R<()> {
         Mode::empty(),
     )
     .at("open", "/")?;
+    // From here "/proc" is the container's, which the tenant may have
+    // covered in part (CVE-2025-52881): mount through a verified handle of
+    // the real /proc/self/fd as cwd, by relative name, never through a
+    // "/proc/self/fd/N" string resolved in the container's /proc.
+    let fds = open_proc_path("self/fd")?;
+    rustix::process::fchdir(&fds).at("chdir", "/proc/self/fd")?;
     let linux = spec.linux().as_ref();
     let masked = linux
         .and_then(|l| l.masked_paths().as_deref())
@@ -739,7 +790,7 @@ pub fn finish(spec: &Spec) -> R<()> {
             Err(rustix::io::Errno::NOENT) => continue,
             Err(e) => return Err(Fail::new("resolve readonly path", p, e.raw_os_error())),
         };
-        let t = fd_path(&fd);
+        let t = rel_fd_path(&fd);
         mount(
             Some(t.as_str()),
             t.as_str(),
@@ -749,7 +800,7 @@ pub fn finish(spec: &Spec) -> R<()> {
         )
         .at("bind readonly path", p)?;
         let fd = resolve(&root, Path::new(p), true).at("resolve readonly path", p)?;
-        bind_remount(&fd_path(&fd), &fd, MsFlags::MS_RDONLY).at("remount readonly path", p)?;
+        bind_remount(&rel_fd_path(&fd), &fd, MsFlags::MS_RDONLY).at("remount readonly path", p)?;
     }
     if spec
         .root()
@@ -764,7 +815,14 @@ pub fn finish(spec: &Spec) -> R<()> {
     {
         mount(NONE, "/", NONE, p, NONE).at("set rootfs propagation", "/")?;
     }
+    rustix::process::chdir("/").at("chdir", "/")?;
     Ok(())
+}
+
+/// `N` for an fd: its magic link in the verified /proc/self/fd that
+/// `finish` stands in.
+fn rel_fd_path(fd: &impl AsRawFd) -> String {
+    fd.as_raw_fd().to_string()
 }
 
 fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
@@ -788,7 +846,7 @@ fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
             Err(e) => return Err(Fail::new("resolve masked path", p, e.raw_os_error())),
         };
         let st = rustix::fs::fstat(&fd).at("stat masked path", p)?;
-        let t = fd_path(&fd);
+        let t = rel_fd_path(&fd);
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             mount(
                 Some("tmpfs"),
@@ -800,7 +858,7 @@ fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
             .at("mask directory", p)?;
         } else {
             mount(
-                Some(fd_path(&null).as_str()),
+                Some(rel_fd_path(&null).as_str()),
                 t.as_str(),
                 NONE,
                 MsFlags::MS_BIND,
