@@ -146,7 +146,7 @@ impl Tally {
     fn report(&self, rt: &str, cve: &str) -> String {
         format!(
             "{cve} {rt}: {} rounds ({} swaps): ran {}, refused {}, ESCAPED {}{}",
-            self.ran + self.refused,
+            self.ran + self.refused + self.escaped,
             self.swaps,
             self.ran,
             self.refused,
