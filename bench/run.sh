@@ -4,8 +4,9 @@
 #   bash bench/run.sh            # full run: writes bench/RESULTS.md, results.json, results.png
 #   bash bench/run.sh --quick    # smoke: 3 samples, 5 containers, output to a tmp dir
 #
-# Installs what is missing (Debian packages), builds moat if there is no
-# target/release/moat, then runs bench/harness.py. Other options are passed
+# Installs what is missing (Debian packages), builds moat the way it ships
+# (scripts/build.sh: static, lld, function order) if that binary is missing,
+# then runs bench/harness.py. MOAT=PATH benchmarks another moat binary. Other options are passed
 # to the harness (--out DIR, --moat PATH, --samples N, --containers N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 want=(python3 hyperfine crun runc busybox-static time strace gcc libc6-dev binutils util-linux
   golang-github-containers-common)
 [ "$quick" = 1 ] || want+=(python3-matplotlib)
-moat=${MOAT:-target/release/moat}
+moat=${MOAT:-target/x86_64-unknown-linux-gnu/release/moat}
 if [ ! -x "$moat" ]; then want+=(libseccomp-dev pkg-config); fi
 for p in "${want[@]}"; do have "$p" || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then
@@ -30,8 +31,8 @@ fi
 if [ ! -x "$moat" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
   command -v cargo >/dev/null || apt-get install -y -qq cargo rustc >/dev/null
-  echo "bench: building moat (cargo build --release -p moat)" >&2
-  cargo build --release -p moat
+  echo "bench: building moat (scripts/build.sh)" >&2
+  moat=$(bash scripts/build.sh)
 fi
 
 # Debian's python3, so Debian's matplotlib is importable whatever PATH says.

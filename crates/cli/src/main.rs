@@ -135,7 +135,7 @@ enum Cmd {
     Features,
     #[command(flatten)]
     Manage(manage::Cmd),
-    /// audit the isolation of a runtime (run, compare) or of this host (host)
+    /// audit the isolation of a runtime (run, compare), a config (lint) or this host (host)
     Audit(audit::AuditArgs),
     /// print the effective config.json after moat's security floor
     Floor {
