@@ -36,4 +36,13 @@ else
     echo "build.sh: no lld in the Rust toolchain ($gcc_ld): linking without the function order" >&2
 fi
 RUSTFLAGS="-C target-feature=+crt-static" cargo rustc --release -p moat --bin moat --target "$target" "$@" -- "${link[@]}" >&2
-echo "${CARGO_TARGET_DIR:-$PWD/target}/$target/release/moat"
+out="${CARGO_TARGET_DIR:-$PWD/target}/$target/release/moat"
+# Say when the order file has gone stale (most names no longer in the build).
+if [ -n "${copy:-}" ] && [ -f "$out.map" ]; then
+    awk 'NR == FNR { want[$1] = 1; n++; next }
+         NF == 5 && ($5 in want) && !($5 in seen) { seen[$5] = 1; k++ }
+         END { if (n && k * 10 < n * 7)
+                 printf "build.sh: only %d of %d functions in scripts/order/moat.order are in this build: run scripts/order/gen.sh\n", k, n > "/dev/stderr" }' \
+        "$copy" "$out.map"
+fi
+echo "$out"
