@@ -18,7 +18,28 @@ pub(crate) struct Dir {
 }
 
 impl Dir {
-    pub(crate) fn new(h: &Hierarchy, p: &CgPath) -> Result<Dir, Error> {
+    /// `recorded`: the dirs the state recorded at create. A relative path
+    /// is resolved against the *calling* process's own cgroup, which for
+    /// `delete`, `pause` or `update` may not be the one `create` ran in: the
+    /// leaf recorded under this hierarchy wins over a fresh resolution.
+    pub(crate) fn new(
+        h: &Hierarchy,
+        p: &CgPath,
+        recorded: Option<&[PathBuf]>,
+    ) -> Result<Dir, Error> {
+        let known = recorded.into_iter().flatten().find(|r| {
+            !p.absolute
+                && r.starts_with(&h.mount)
+                && r.as_path() != h.mount.as_path()
+                && r.ends_with(&p.rel)
+        });
+        if let Some(leaf) = known {
+            return Ok(Dir {
+                mount: h.mount.clone(),
+                leaf: leaf.clone(),
+                controllers: h.controllers.clone(),
+            });
+        }
         let base = if p.absolute {
             h.mount.clone()
         } else {

@@ -25,11 +25,11 @@ impl V1 {
     pub(crate) fn new(root: &Root, p: &CgPath, recorded: Option<&[PathBuf]>) -> Result<V1, Error> {
         let mut dirs = Vec::with_capacity(root.v1.len() + 1);
         for h in &root.v1 {
-            dirs.push(Dir::new(h, p)?);
+            dirs.push(Dir::new(h, p, recorded)?);
         }
         if root.layout == Layout::Hybrid {
             if let Some(u) = &root.unified {
-                dirs.push(Dir::new(u, p)?);
+                dirs.push(Dir::new(u, p, recorded)?);
             }
         }
         Ok(V1 {

@@ -26,7 +26,7 @@ impl V2 {
             .as_ref()
             .ok_or_else(|| Error::NoCgroupMounts("mountinfo (no cgroup2 mount)".into()))?;
         Ok(V2 {
-            dirs: Dirs::new(vec![Dir::new(u, p)?], recorded),
+            dirs: Dirs::new(vec![Dir::new(u, p, recorded)?], recorded),
         })
     }
 

@@ -236,3 +236,66 @@ fn create_writes_pid_file() {
         );
     }
 }
+
+/// `delete`, `pause` and `update` from a process in another cgroup than
+/// `create`'s act on the container's own cgroup: with no cgroupsPath the
+/// path is relative to the creating process's cgroup (runc's rule), so a
+/// runtime that resolved it afresh would leak the dir and touch the wrong
+/// one. Created from inside a v1 memory cgroup of the test's, deleted from
+/// outside it.
+#[test]
+fn commands_from_another_cgroup_act_on_the_containers_cgroup() {
+    let mem = std::path::Path::new("/sys/fs/cgroup/memory");
+    if !mem.join("cgroup.procs").exists() {
+        eprintln!("skipped: no v1 memory hierarchy on this host");
+        return;
+    }
+    for rt in Runtime::all() {
+        let bundle = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "1000"]));
+        let id = unique_id("othercg");
+        let parent = mem.join(format!("moat-test-{id}"));
+        std::fs::create_dir(&parent).unwrap();
+        let inner = rt.command(&["run", "-d", "--bundle", bundle.path_str(), id.as_str()]);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+            .arg(&parent)
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        let out = run_command(cmd, cmd_timeout());
+        assert!(
+            out.status.success(),
+            "{}: run -d\n{}",
+            rt.name,
+            out.describe()
+        );
+        let leaf = parent.join(&id);
+        assert!(leaf.is_dir(), "{}: no {}", rt.name, leaf.display());
+        let out = rt.exec(&["update", "--memory", "100000000", id.as_str()]);
+        assert!(
+            out.status.success(),
+            "{}: update\n{}",
+            rt.name,
+            out.describe()
+        );
+        let limit = std::fs::read_to_string(leaf.join("memory.limit_in_bytes")).unwrap();
+        assert_eq!(
+            limit.trim(),
+            "99999744",
+            "{}: update reached another cgroup",
+            rt.name
+        );
+        let out = rt.delete_force(&id);
+        assert!(
+            out.status.success(),
+            "{}: delete -f\n{}",
+            rt.name,
+            out.describe()
+        );
+        let left = leaf.exists();
+        let _ = std::fs::remove_dir(&leaf);
+        std::fs::remove_dir(&parent).unwrap();
+        assert!(!left, "{}: {} left behind", rt.name, leaf.display());
+        assert_nothing_left(&rt, &bundle, &id);
+    }
+}

@@ -32,7 +32,10 @@ impl Loaded {
     pub fn cgroup(&self) -> Option<Box<dyn moat_cgroups::Cgroup>> {
         let st = self.state.as_ref()?;
         let root = moat_cgroups::Root::detect().ok()?;
-        moat_cgroups::open(&root, st.cgroups_path.as_deref(), &st.id).ok()
+        // The recorded dirs, not a fresh resolution: a relative path would
+        // resolve against *this* process's cgroup, not create's.
+        moat_cgroups::open_recorded(&root, st.cgroups_path.as_deref(), &st.id, &st.cgroup_paths)
+            .ok()
     }
 
     pub fn status(&self) -> Status {
