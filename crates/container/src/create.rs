@@ -70,23 +70,32 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let mut floor = moat_spec::floor::apply(&mut cfg.spec, &o.policy);
     // The floor's private user namespace: a host id range of our own.
     let mut slot = None;
-    let idmappable = rootfs_idmappable(&cfg.rootfs);
-    if moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy) && !idmappable {
+    let wants_userns = moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy);
+    let rootfs_map = if wants_userns {
+        RootfsMap::of(&cfg.rootfs)
+    } else {
+        RootfsMap::Not(String::new())
+    };
+    if let (true, RootfsMap::Not(why)) = (wants_userns, &rootfs_map) {
         // Without an id-mapped rootfs the container's root could neither
         // write its own image nor, under a 0700 bundle, even reach it.
-        floor.push(
-            "user namespace: not added, the rootfs filesystem cannot be id-mapped (e.g. overlayfs)"
-                .to_string(),
-        );
+        floor.push(format!(
+            "user namespace: not added, the rootfs cannot be id-mapped ({why})"
+        ));
     }
-    if idmappable && moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy) {
+    let mut root_ids = (0, 0);
+    if !matches!(rootfs_map, RootfsMap::Not(_)) {
         let (n, uid, gid) = crate::userns::allocate(&store.root, &o.id)?;
         slot = Some(SlotGuard {
             root: store.root.clone(),
             slot: n,
         });
+        root_ids = (uid, gid);
         moat_spec::floor::set_userns(&mut cfg.spec, uid, gid, crate::userns::SLOT);
         floor.push(format!("user namespace: container root is host uid {uid}"));
+        if let RootfsMap::Overlay(_) = rootfs_map {
+            floor.push("rootfs: overlay rebuilt from id-mapped layers".to_string());
+        }
     }
     let spec = &cfg.spec;
     let process = spec.process().as_ref().expect("validated");
@@ -368,9 +377,17 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 // A floor-made user namespace gets its rootfs id-mapped, so
                 // the image needs no chown and host root's files are the
                 // container root's.
-                let tree = match &slot {
-                    Some(_) => idmapped_rootfs(pid, &cfg.rootfs, &mut st),
-                    None => None,
+                let tree = match &rootfs_map {
+                    RootfsMap::Idmap => idmapped_rootfs(pid, &cfg.rootfs, &mut st),
+                    RootfsMap::Overlay(l) => {
+                        let ns = format!("/proc/{pid}/ns/user");
+                        let nsf = std::fs::File::open(&ns).at("open", &ns)?;
+                        Some(
+                            crate::overlay::build(l, &nsf, root_ids)
+                                .at("rebuild overlay rootfs from id-mapped layers", &cfg.rootfs)?,
+                        )
+                    }
+                    RootfsMap::Not(_) => None,
                 };
                 parent_end
                     .send_with_fd(&Msg::Go, tree.as_ref().map(|t| t.as_fd()))
@@ -476,6 +493,34 @@ const DEFAULT_ALLOWED_DEVICES: &str = r#"[
  {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
  {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
 ]"#;
+
+/// How a floor-made user namespace gets a rootfs its root owns.
+enum RootfsMap {
+    /// An id-mapped copy of the rootfs mount tree.
+    Idmap,
+    /// A new overlay of the rootfs overlay's layers, each id-mapped.
+    Overlay(crate::overlay::Layers),
+    /// Neither: no user namespace is added (why).
+    Not(String),
+}
+
+impl RootfsMap {
+    fn of(rootfs: &Path) -> RootfsMap {
+        if rootfs_idmappable(rootfs) {
+            return RootfsMap::Idmap;
+        }
+        match rustix::fs::statfs(rootfs) {
+            Ok(s) if s.f_type == OVERLAYFS_MAGIC => match crate::overlay::layers(rootfs) {
+                Ok(l) => RootfsMap::Overlay(l),
+                Err(why) => RootfsMap::Not(why),
+            },
+            Ok(s) => RootfsMap::Not(format!("filesystem type {:#x}", { s.f_type })),
+            Err(e) => RootfsMap::Not(format!("statfs: {e}")),
+        }
+    }
+}
+
+const OVERLAYFS_MAGIC: i64 = 0x794C_7630;
 
 /// Filesystems known to support id-mapped mounts (Linux ≥ 6.3 for tmpfs).
 /// overlayfs is not among them: only its layers can be id-mapped.

@@ -12,6 +12,7 @@ pub mod init;
 pub mod manage;
 pub mod mountopts;
 pub mod ops;
+pub mod overlay;
 pub mod rootfs;
 pub mod run;
 pub mod state;

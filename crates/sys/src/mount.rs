@@ -60,3 +60,93 @@ pub fn idmapped_tree_with(path: &Path, userns: impl AsFd, recursive: bool) -> io
     }
     Ok(tree)
 }
+
+/// One overlayfs option to pass on: a flag or a `key=value`.
+pub type OverlayOption<'a> = (&'a str, Option<&'a str>);
+
+/// A detached overlayfs mount assembled from layer fds (Linux ≥ 6.15:
+/// layers by fd, O_PATH fds and detached layer mounts): `lowers` top first,
+/// `upper` and `work` on one mount, `options` as overlayfs takes them.
+///
+/// The overlay is created with filesystem ids `creator` (uid, gid) and the
+/// caller's capabilities: overlayfs does its own work on the layers (work
+/// dir, copy-up, whiteouts) with its creator's credentials, and through
+/// id-mapped layers only ids inside the mapping can own files, so the
+/// creator must be someone the mapping knows (the container's root).
+/// `attrs` are `MOUNT_ATTR_*` flags for the mount (nosuid, nodev, …).
+pub fn overlay_from_fds(
+    lowers: &[OwnedFd],
+    upper: impl AsFd,
+    work: impl AsFd,
+    options: &[OverlayOption<'_>],
+    creator: (u32, u32),
+    attrs: rustix::mount::MountAttrFlags,
+) -> io::Result<OwnedFd> {
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen,
+        FsMountFlags, FsOpenFlags,
+    };
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    let with_log = |step: &str, e: rustix::io::Errno| fs_error(&fs, step, e);
+    for l in lowers {
+        fsconfig_set_fd(&fs, "lowerdir+", l).map_err(|e| with_log("lowerdir+", e))?;
+    }
+    fsconfig_set_fd(&fs, "upperdir", upper).map_err(|e| with_log("upperdir", e))?;
+    fsconfig_set_fd(&fs, "workdir", work).map_err(|e| with_log("workdir", e))?;
+    for (k, v) in options {
+        match v {
+            Some(v) => fsconfig_set_string(&fs, *k, *v),
+            None => fsconfig_set_flag(&fs, *k),
+        }
+        .map_err(|e| with_log(k, e))?;
+    }
+    let created = as_fs_ids(creator, || fsconfig_create(&fs))?;
+    created.map_err(|e| with_log("create", e))?;
+    Ok(fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?)
+}
+
+/// The error of an fsconfig step with the kernel's own message, if it left
+/// one in the context's log.
+fn fs_error(fs: &OwnedFd, step: &str, e: rustix::io::Errno) -> io::Error {
+    let mut buf = [0u8; 256];
+    let msg = match rustix::io::read(fs, &mut buf) {
+        Ok(n) if n > 0 => String::from_utf8_lossy(&buf[..n]).trim().to_string(),
+        _ => String::new(),
+    };
+    let text = crate::errno::text_of(e.raw_os_error());
+    let detail = if msg.is_empty() {
+        format!("overlay {step}: {text}")
+    } else {
+        format!("overlay {step}: {text} ({msg})")
+    };
+    io::Error::new(
+        io::Error::from_raw_os_error(e.raw_os_error()).kind(),
+        detail,
+    )
+}
+
+/// Run `f` in this thread with filesystem ids `ids` and the effective
+/// capabilities it had before (a change of fsuid away from 0 clears the
+/// file capabilities from the effective set; they are raised again from the
+/// permitted set). The ids and capabilities are restored after.
+fn as_fs_ids<T>(ids: (u32, u32), f: impl FnOnce() -> T) -> io::Result<T> {
+    let caps = rustix::thread::capabilities(None)?;
+    let (old_uid, old_gid) = (set_fs_uid(ids.0), set_fs_gid(ids.1));
+    let raised = rustix::thread::set_capabilities(None, caps);
+    let out = raised.map(|_| f());
+    set_fs_gid(old_gid);
+    set_fs_uid(old_uid);
+    rustix::thread::set_capabilities(None, caps)?;
+    Ok(out?)
+}
+
+fn set_fs_uid(uid: u32) -> u32 {
+    // SAFETY: setfsuid only changes this thread's filesystem uid and
+    // returns the previous one; it takes no pointers.
+    unsafe { libc::setfsuid(uid) as u32 }
+}
+
+fn set_fs_gid(gid: u32) -> u32 {
+    // SAFETY: as set_fs_uid, for the filesystem gid.
+    unsafe { libc::setfsgid(gid) as u32 }
+}
