@@ -122,8 +122,8 @@ else
     fail "run: missing binary -> 127 with the runtime's error"
 fi
 NOCMD_ERR=$ERR
-run D run "${R[@]}" --name ident "$IMG" sh -c 'id -u; tr -s " " </proc/self/uid_map | sed "s/^ //"'
-[ "$RC" = 0 ] && pass "run: id/uid_map inside: $(tr '\n' '|' <<<"$OUT")" || fail "run: id/uid_map"
+run D run "${R[@]}" --name ident "$IMG" sh -c "$IDENT"
+check_ident "run: identity" "$RT_LABEL"
 run D logs ident
 expect "logs of a finished container" grep -q '^0$' <<<"$OUT"
 run D rm ident

@@ -137,3 +137,28 @@ rm_cgroups() {
         find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
 }
+
+# IDENT: the command whose output check_ident reads: uid, uid_map's first
+# line, and whether the container's root may write its own rootfs.
+IDENT='id -u; tr -s " " </proc/self/uid_map | sed "s/^ //" | head -1; touch /.ident-w && echo wrote'
+
+# check_ident NAME FLAVOUR: after `run ... sh -c "$IDENT"`. Every flavour
+# must run as uid 0 and write its rootfs; hardened moat (FLAVOUR moat) must
+# do it in a user namespace of its own whose root is an unprivileged host
+# uid (the floor's, also on an overlayfs rootfs); the others map to host 0.
+check_ident() {
+    local name=$1 flavour=$2 uid map w host
+    uid=$(sed -n 1p <<<"$OUT") map=$(sed -n 2p <<<"$OUT") w=$(sed -n 3p <<<"$OUT")
+    host=$(awk '{print $2}' <<<"$map")
+    if [ "$RC" != 0 ] || [ "$uid" != 0 ] || [ "$w" != wrote ]; then
+        fail "$name: runs as root and writes its rootfs (rc $RC)"
+    elif [ "$flavour" = moat ]; then
+        if [ "${host:-0}" -ge 65536 ]; then
+            pass "$name: own user namespace, root is host uid $host, writes its rootfs"
+        else
+            fail "$name: hardened moat without its own user namespace ($map)"
+        fi
+    else
+        pass "$name: root is host uid ${host:-?} ($flavour), writes its rootfs"
+    fi
+}

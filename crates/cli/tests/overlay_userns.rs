@@ -237,3 +237,92 @@ fn a_layer_gone_from_its_path_is_a_clear_error_and_leaves_nothing() {
     assert_nothing_left(&rt, &probe, &id);
     assert!(processes_using(ob.bundle.path(), &id).is_empty());
 }
+
+#[test]
+fn oom_score_adj_and_exec_work_in_the_floor_user_namespace() {
+    // CRI sets oomScoreAdj on every container: the init and exec'd
+    // processes are non-dumpable in their user namespace and cannot open
+    // their own /proc files, so moat sets it from the host side.
+    if !supported() {
+        return;
+    }
+    let ob = OverlayBundle::new(false, |c| {
+        c["process"]["oomScoreAdj"] = json!(100);
+        c["process"]["args"] = json!(["sleep", "60"]);
+    });
+    let rt = Runtime::moat_hardened();
+    let id = unique_id("ovl-oom");
+    let out = rt.run_detached(&ob.bundle, &id);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    let host: u64 = map.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(host >= 65536, "no user namespace of its own: {map}");
+    let init_adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    let out = rt.exec(&["exec", &id, "cat", "/proc/self/oom_score_adj"]);
+    let _ = rt.delete_force(&id);
+    assert_eq!(init_adj.trim(), "100");
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.stdout_str().trim(), "100");
+}
+
+#[test]
+fn pod_container_joins_its_sandboxs_user_namespace() {
+    // CRI: a pod's containers join the sandbox's ipc/uts (by /proc/<pid>
+    // paths) and a host-owned netns. The sandbox got a floor-made user
+    // namespace; the container joins that one (as pods with their own user
+    // namespace share one) instead of going without.
+    if std::env::var_os("MOAT_E2E_BINARY").is_some() {
+        return;
+    }
+    let rt = Runtime::moat_hardened();
+    let sandbox = Bundle::new(|c| c["process"]["args"] = json!(["sleep", "60"]));
+    let sid = unique_id("pod-sandbox");
+    let out = rt.run_detached(&sandbox, &sid);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    let spid = rt.state(&sid)["pid"].as_i64().unwrap();
+    let netns = TempDir::new("netns");
+    let nspath = netns.path().join("net");
+    std::fs::write(&nspath, "").unwrap();
+    // A host-owned network namespace, as containerd's CNI setup makes.
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("unshare --net={} true", nspath.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let app = Bundle::new(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            let t = n["type"].as_str().unwrap().to_string();
+            if t == "ipc" || t == "uts" {
+                n["path"] = json!(format!("/proc/{spid}/ns/{t}"));
+            }
+            if t == "network" {
+                n["path"] = json!(nspath);
+            }
+        }
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "for f in user ipc net; do readlink /proc/self/ns/$f; done"
+        ]);
+    });
+    let aid = unique_id("pod-app");
+    let out = rt.run(&app, &aid);
+    let link = |p: String| std::fs::read_link(p).unwrap().display().to_string();
+    let want = vec![
+        link(format!("/proc/{spid}/ns/user")),
+        link(format!("/proc/{spid}/ns/ipc")),
+        format!("net:[{}]", std::fs::metadata(&nspath).unwrap().ino()),
+    ];
+    let _ = rt.delete_force(&sid);
+    let _ = Command::new("umount").arg(&nspath).status();
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    let got: Vec<String> = out.stdout_str().lines().map(String::from).collect();
+    assert_eq!(got, want, "{}", out.describe());
+    let host_user = link("/proc/self/ns/user".to_string());
+    assert_ne!(
+        got[0], host_user,
+        "the app must not run in the host's user namespace"
+    );
+}

@@ -71,30 +71,59 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     // The floor's private user namespace: a host id range of our own.
     let mut slot = None;
     let wants_userns = moat_spec::floor::wants_private_userns(&cfg.spec, &o.policy);
-    let rootfs_map = if wants_userns {
-        RootfsMap::of(&cfg.rootfs)
+    let pod = if wants_userns {
+        pod_userns(&cfg.spec)
     } else {
-        RootfsMap::Not(String::new())
+        Pod::No
+    };
+    let rootfs_map = match (&pod, wants_userns) {
+        (Pod::Refuse(why), _) => RootfsMap::Not(why.clone()),
+        (_, true) => RootfsMap::of(&cfg.rootfs),
+        _ => RootfsMap::Not(String::new()),
     };
     if let (true, RootfsMap::Not(why)) = (wants_userns, &rootfs_map) {
         // Without an id-mapped rootfs the container's root could neither
         // write its own image nor, under a 0700 bundle, even reach it.
-        floor.push(format!(
-            "user namespace: not added, the rootfs cannot be id-mapped ({why})"
-        ));
+        floor.push(format!("user namespace: not added ({why})"));
     }
     let mut root_ids = (0, 0);
+    // Bind mounts the floor id-maps (indices): the parent opens them, so
+    // 0700 host dirs above a source (docker's, podman's) are no obstacle;
+    // a filesystem that cannot be id-mapped gets a plain copy of the tree.
+    let mut floor_idmaps = Vec::new();
+    // The pod sandbox's user namespace this container joins.
+    let mut pod_ns = None;
     if !matches!(rootfs_map, RootfsMap::Not(_)) {
-        let (n, uid, gid) = crate::userns::allocate(&store.root, &o.id)?;
-        slot = Some(SlotGuard {
-            root: store.root.clone(),
-            slot: n,
-        });
-        root_ids = (uid, gid);
-        moat_spec::floor::set_userns(&mut cfg.spec, uid, gid, crate::userns::SLOT);
-        floor.push(format!("user namespace: container root is host uid {uid}"));
+        if let Pod::Join { path, uid, gid } = pod {
+            moat_spec::floor::join_userns(&mut cfg.spec, &path, uid, gid, crate::userns::SLOT);
+            root_ids = (uid, gid);
+            floor.push(format!(
+                "user namespace: joins its pod sandbox's ({}), container root is host uid {uid}",
+                path.display()
+            ));
+            pod_ns = Some(path);
+        } else {
+            let (n, uid, gid) = crate::userns::allocate(&store.root, &o.id)?;
+            slot = Some(SlotGuard {
+                root: store.root.clone(),
+                slot: n,
+            });
+            root_ids = (uid, gid);
+            moat_spec::floor::set_userns(&mut cfg.spec, uid, gid, crate::userns::SLOT);
+            floor.push(format!("user namespace: container root is host uid {uid}"));
+        }
         if let RootfsMap::Overlay(_) = rootfs_map {
             floor.push("rootfs: overlay rebuilt from id-mapped layers".to_string());
+        }
+        if let Some(change) = clamp_ping_group_range(&mut cfg.spec, crate::userns::SLOT) {
+            floor.push(change);
+        }
+        floor_idmaps = idmap_binds(&mut cfg.spec)?;
+        if !floor_idmaps.is_empty() {
+            floor.push(format!(
+                "bind mounts: {} id-mapped (where the filesystem allows)",
+                floor_idmaps.len()
+            ));
         }
     }
     let spec = &cfg.spec;
@@ -163,6 +192,22 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     // network namespaces with a pid namespace of its own). The init joins
     // the user namespace, unshares the pid namespace and forks once more:
     // the grandchild is the container's pid 1.
+    if pod_ns.is_some() {
+        // A pod's user namespace, joined by the floor: namespaces the host
+        // owns (containerd's netns) can only be joined before it, while the
+        // init is still host root; the sandbox's own after it.
+        let host = rustix::fs::stat("/proc/self/ns/user").at("stat", "/proc/self/ns/user")?;
+        let host_owned = |fd: &OwnedFd| {
+            moat_sys::process::ns_owner(fd.as_fd())
+                .and_then(|o| Ok(rustix::fs::fstat(&o)?))
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == (host.st_dev, host.st_ino))
+        };
+        let (first, rest): (Vec<_>, Vec<_>) = joins
+            .into_iter()
+            .partition(|(t, fd)| *t != LinuxNamespaceType::User && host_owned(fd));
+        joins = first;
+        joins.extend(rest);
+    }
     let joins_user = joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let double_fork = joins_user && clone_flags.contains(CloneFlags::CLONE_NEWPID);
     if double_fork {
@@ -178,7 +223,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         let Some(recursive) = opts.idmap else {
             continue;
         };
-        if !new.contains(CloneFlags::CLONE_NEWUSER) {
+        if !new.contains(CloneFlags::CLONE_NEWUSER) && pod_ns.is_none() {
             return Err(Error::Refused(format!(
                 "mount {}: idmap needs the container to have a new user namespace",
                 m.destination().display()
@@ -342,6 +387,13 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     };
     drop(child_end);
     undo.pid = pid;
+    if let Some(adj) = process.oom_score_adj() {
+        // From here: the init, non-dumpable in a user namespace of its own,
+        // may not open its own /proc files (they stay host root's). Its
+        // children inherit the value.
+        let path = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&path, adj.to_string()).at("write", &path)?;
+    }
     st.pid = pid;
     st.pid_start = state::proc_start_time(pid).unwrap_or(0);
     undo.locked().save(&st)?;
@@ -358,8 +410,49 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         let _ = parent_end.send(&Msg::Joined);
         Ok(())
     };
+    // Go, with the id-mapped rootfs (or rebuilt overlay) for a floor-made
+    // or pod-joined user namespace, then the trees of idmap mounts. The
+    // image then needs no chown and host root's files are the container
+    // root's.
+    let go_with_trees = |nsf: &std::fs::File, st: &mut State| -> Result<()> {
+        let tree = match &rootfs_map {
+            RootfsMap::Idmap => idmapped_rootfs(nsf, &cfg.rootfs, st),
+            RootfsMap::Overlay(l) => Some(
+                crate::overlay::build(l, nsf, root_ids)
+                    .at("rebuild overlay rootfs from id-mapped layers", &cfg.rootfs)?,
+            ),
+            RootfsMap::Not(_) => None,
+        };
+        parent_end
+            .send_with_fd(&Msg::Go, tree.as_ref().map(|t| t.as_fd()))
+            .at("write sync channel", "init")?;
+        for (i, src, recursive) in &idmapped {
+            let t = match moat_sys::mount::idmapped_tree_with(src, nsf, *recursive) {
+                Err(e)
+                    if floor_idmaps.contains(&(*i as usize))
+                        && e.raw_os_error() == Some(libc::EINVAL) =>
+                {
+                    moat_sys::mount::tree(src, *recursive)
+                }
+                r => r,
+            }
+            .at("make id-mapped mount", src)?;
+            parent_end
+                .send_with_fd(&Msg::Tree(*i), Some(t.as_fd()))
+                .at("write sync channel", "init")?;
+        }
+        Ok(())
+    };
     if !new_user {
-        let _ = parent_end.send(&Msg::Go);
+        match &pod_ns {
+            Some(path) => {
+                let nsf = std::fs::File::open(path).at("open", path)?;
+                go_with_trees(&nsf, &mut st)?;
+            }
+            None => {
+                let _ = parent_end.send(&Msg::Go);
+            }
+        }
         join()?;
     }
     let mut pty = None;
@@ -374,35 +467,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         match msg {
             Msg::NeedMaps => {
                 write_id_maps(pid, linux)?;
-                // A floor-made user namespace gets its rootfs id-mapped, so
-                // the image needs no chown and host root's files are the
-                // container root's.
-                let tree = match &rootfs_map {
-                    RootfsMap::Idmap => idmapped_rootfs(pid, &cfg.rootfs, &mut st),
-                    RootfsMap::Overlay(l) => {
-                        let ns = format!("/proc/{pid}/ns/user");
-                        let nsf = std::fs::File::open(&ns).at("open", &ns)?;
-                        Some(
-                            crate::overlay::build(l, &nsf, root_ids)
-                                .at("rebuild overlay rootfs from id-mapped layers", &cfg.rootfs)?,
-                        )
-                    }
-                    RootfsMap::Not(_) => None,
-                };
-                parent_end
-                    .send_with_fd(&Msg::Go, tree.as_ref().map(|t| t.as_fd()))
-                    .at("write sync channel", "init")?;
-                if !idmapped.is_empty() {
-                    let ns = format!("/proc/{pid}/ns/user");
-                    let nsf = std::fs::File::open(&ns).at("open", &ns)?;
-                    for (i, src, recursive) in &idmapped {
-                        let t = moat_sys::mount::idmapped_tree_with(src, &nsf, *recursive)
-                            .at("make id-mapped mount", src)?;
-                        parent_end
-                            .send_with_fd(&Msg::Tree(*i), Some(t.as_fd()))
-                            .at("write sync channel", "init")?;
-                    }
-                }
+                let ns = format!("/proc/{pid}/ns/user");
+                let nsf = std::fs::File::open(&ns).at("open", &ns)?;
+                go_with_trees(&nsf, &mut st)?;
                 join()?;
             }
             Msg::HooksPoint => {
@@ -494,6 +561,131 @@ const DEFAULT_ALLOWED_DEVICES: &str = r#"[
  {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
 ]"#;
 
+/// A config that joins namespaces another user namespace owns.
+enum Pod {
+    /// It joins none (or only the host's).
+    No,
+    /// A pod's sandbox: its floor-made user namespace owns the namespaces
+    /// the container joins; the container joins it too (as Kubernetes pods
+    /// with their own user namespace share one). Its root's host ids.
+    Join { path: PathBuf, uid: u32, gid: u32 },
+    /// Joins namespaces of a user namespace it cannot find the path of.
+    Refuse(String),
+}
+
+/// Whether the config joins (by path) namespaces that a user namespace other
+/// than the host's owns — a container joining its pod's sandbox. A fresh
+/// user namespace of its own could not act in those, so it joins the
+/// owner, found through a `/proc/<pid>/ns/…` path among the joins.
+fn pod_userns(spec: &oci_spec::runtime::Spec) -> Pod {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(host) = std::fs::metadata("/proc/self/ns/user") else {
+        return Pod::No;
+    };
+    let Some(namespaces) = spec.linux().as_ref().and_then(|l| l.namespaces().clone()) else {
+        return Pod::No;
+    };
+    let paths: Vec<PathBuf> = namespaces.iter().filter_map(|n| n.path().clone()).collect();
+    for p in &paths {
+        let Ok(f) = std::fs::File::open(p) else {
+            continue; // reported with its path when the join is opened
+        };
+        let Ok(owner) = moat_sys::process::ns_owner(f.as_fd()) else {
+            continue;
+        };
+        let Ok(st) = rustix::fs::fstat(&owner) else {
+            continue;
+        };
+        let id = (st.st_dev, st.st_ino);
+        if id == (host.dev(), host.ino()) {
+            continue;
+        }
+        // A process of that user namespace, named by one of the paths.
+        for q in &paths {
+            let Some(proc_dir) = q.parent().and_then(|d| d.parent()) else {
+                continue;
+            };
+            if proc_dir.parent() != Some(Path::new("/proc")) {
+                continue;
+            }
+            let user = proc_dir.join("ns/user");
+            let same = std::fs::metadata(&user).is_ok_and(|m| (m.dev(), m.ino()) == id);
+            let maps = (
+                root_host_id(&proc_dir.join("uid_map")),
+                root_host_id(&proc_dir.join("gid_map")),
+            );
+            if let (true, (Some(uid), Some(gid))) = (same, maps) {
+                return Pod::Join {
+                    path: user,
+                    uid,
+                    gid,
+                };
+            }
+        }
+        return Pod::Refuse(format!(
+            "joins {} owned by another user namespace, not found",
+            p.display()
+        ));
+    }
+    Pod::No
+}
+
+/// The host id container id 0 maps to, when the map is one extent of the
+/// floor's size (a floor-made namespace).
+fn root_host_id(map: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(map).ok()?;
+    let mut lines = text.lines();
+    let f: Vec<u32> = lines
+        .next()?
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    (f.len() == 3 && f[0] == 0 && f[2] == crate::userns::SLOT && lines.next().is_none())
+        .then_some(f[1])
+}
+
+/// `net.ipv4.ping_group_range` may only name gids the user namespace maps
+/// (docker asks for "0 2147483647"): clamp it to the floor's `size` ids.
+fn clamp_ping_group_range(spec: &mut oci_spec::runtime::Spec, size: u32) -> Option<String> {
+    const KEY: &str = "net.ipv4.ping_group_range";
+    let linux = spec.linux_mut().as_mut()?;
+    let mut sysctl = linux.sysctl().clone()?;
+    let v = sysctl.get(KEY)?;
+    let mut it = v.split_whitespace().map(|n| n.parse::<u64>());
+    let (Some(Ok(lo)), Some(Ok(hi)), None) = (it.next(), it.next(), it.next()) else {
+        return None;
+    };
+    let max = u64::from(size - 1);
+    if hi <= max {
+        return None;
+    }
+    let new = format!("{} {max}", lo.min(max));
+    let change = format!("sysctl {KEY}: \"{v}\" -> \"{new}\" (the user namespace's gids)");
+    sysctl.insert(KEY.to_string(), new);
+    linux.set_sysctl(Some(sysctl));
+    Some(change)
+}
+
+/// Mark every bind mount without `idmap`/`ridmap` for an id-mapped copy
+/// (`ridmap` for `rbind`); returns their indices.
+fn idmap_binds(spec: &mut oci_spec::runtime::Spec) -> Result<Vec<usize>> {
+    let mut marked = Vec::new();
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for (i, m) in mounts.iter_mut().enumerate() {
+        let mut opts = m.options().clone().unwrap_or_default();
+        let parsed = crate::mountopts::parse(&opts).map_err(Error::Refused)?;
+        if !parsed.is_bind() || parsed.idmap.is_some() {
+            continue;
+        }
+        let rec = parsed.flags.contains(nix::mount::MsFlags::MS_REC);
+        opts.push(if rec { "ridmap" } else { "idmap" }.to_string());
+        m.set_options(Some(opts));
+        marked.push(i);
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(marked)
+}
+
 /// How a floor-made user namespace gets a rootfs its root owns.
 enum RootfsMap {
     /// An id-mapped copy of the rootfs mount tree.
@@ -550,9 +742,8 @@ impl Drop for SlotGuard {
 
 /// An id-mapped copy of the rootfs for the init's user namespace, or None
 /// (noted in the state) where the filesystem cannot do id-mapped mounts.
-fn idmapped_rootfs(pid: i32, rootfs: &Path, st: &mut State) -> Option<OwnedFd> {
-    let ns = format!("/proc/{pid}/ns/user");
-    let r = std::fs::File::open(&ns).and_then(|f| moat_sys::mount::idmapped_tree(rootfs, f));
+fn idmapped_rootfs(userns: &std::fs::File, rootfs: &Path, st: &mut State) -> Option<OwnedFd> {
+    let r = moat_sys::mount::idmapped_tree(rootfs, userns);
     match r {
         Ok(t) => Some(t),
         Err(e) => {

@@ -338,6 +338,15 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
             return Err(e.into());
         }
     }
+    if let Some(adj) = process.oom_score_adj() {
+        // The child, non-dumpable in the container's user namespace, may
+        // not open its own /proc files: set it from here.
+        let path = format!("/proc/{child}/oom_score_adj");
+        if let Err(e) = std::fs::write(&path, adj.to_string()) {
+            kill_child();
+            return Err(e).at("write", path);
+        }
+    }
     let _ = parent_end.send(&Msg::Joined);
     let mut pty = None;
     loop {
@@ -502,10 +511,6 @@ mod child {
             let res = init::rlimit_resource(name)
                 .ok_or_else(|| Fail::new("unknown rlimit", name, libc::EINVAL))?;
             nix::sys::resource::setrlimit(res, r.soft(), r.hard()).at("setrlimit", name)?;
-        }
-        if let Some(adj) = process.oom_score_adj() {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .at("write", "/proc/self/oom_score_adj")?;
         }
         let args = process.args().as_deref().unwrap_or_default();
         let mut env: Vec<&str> = process.env().iter().flatten().map(|s| s.as_str()).collect();

@@ -306,11 +306,6 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
                 .at("personality", "LINUX32")?;
         }
     }
-    if let Some(adj) = process.oom_score_adj() {
-        let fd = rootfs::open_proc_write("self/oom_score_adj")?;
-        rustix::io::write(&fd, adj.to_string().as_bytes())
-            .at("write", "/proc/self/oom_score_adj")?;
-    }
     let args = process.args().as_deref().unwrap_or_default();
     let mut env: Vec<&str> = process.env().iter().flatten().map(|s| s.as_str()).collect();
     // As runc: HOME from the container's /etc/passwd when the config has none.

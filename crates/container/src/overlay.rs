@@ -35,12 +35,12 @@ pub struct Layers {
 /// Options passed on to the new overlay unchanged.
 const PASSED: [&str; 9] = [
     "redirect_dir",
+    "fsync",
     "uuid",
     "nfs_export",
     "xino",
     "metacopy",
     "verity",
-    "volatile",
     "userxattr",
     "index",
 ];
@@ -115,6 +115,11 @@ fn parse_mountinfo_line(line: &str, mount_point: &Path) -> Result<Layers, String
             ("lowerdir+", Some(v)) => lowers.push(absolute(&unescape(v))?),
             ("upperdir", Some(v)) => upper = Some(absolute(&unescape(v))?),
             ("workdir", Some(v)) => work = Some(absolute(&unescape(v))?),
+            ("volatile", None) | ("fsync", Some("volatile")) => {
+                // A volatile overlay marks its work dir; a second mount on it
+                // is refused ("incompat feature 'volatile'").
+                return Err("volatile overlay (podman run --rm)".into());
+            }
             ("index", Some("on")) => {
                 // A second overlay on the same upper layer is refused (EBUSY)
                 // while the index is on.
@@ -303,6 +308,7 @@ mod tests {
             ("/11/fs,", "/11/fs::/data,", "data-only"),
             (",uuid=on", ",frobnicate", "frobnicate"),
             (",upperdir=", ",x=", "x="),
+            (",uuid=on", ",uuid=on,fsync=volatile", "volatile"),
         ] {
             let line = CONTAINERD.replacen(from, to, 1);
             let e = parse_mountinfo_line(&line, mp).unwrap_err();

@@ -780,6 +780,19 @@ pub fn set_userns(spec: &mut Spec, uid: u32, gid: u32, size: u32) {
     *spec = serde_json::from_value(v).expect("spec with userns is valid");
 }
 
+/// Join the user namespace at `path` (a pod sandbox's, floor-made: container
+/// ids 0..size at host `uid`/`gid`), recording its maps.
+pub fn join_userns(spec: &mut Spec, path: &std::path::Path, uid: u32, gid: u32, size: u32) {
+    set_userns(spec, uid, gid, size);
+    let mut v = serde_json::to_value(&*spec).expect("spec serializes");
+    if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
+        if let Some(u) = ns.iter_mut().rev().find(|n| n["type"] == "user") {
+            u["path"] = json!(path);
+        }
+    }
+    *spec = serde_json::from_value(v).expect("spec with userns is valid");
+}
+
 /// A tenant's annotation may raise the level, never lower it.
 pub fn effective_level(spec: &Spec, host: Level) -> Level {
     let asked = spec

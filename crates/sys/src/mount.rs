@@ -28,13 +28,19 @@ pub fn idmapped_tree(path: &Path, userns: impl AsFd) -> io::Result<OwnedFd> {
     idmapped_tree_with(path, userns, true)
 }
 
-/// As [`idmapped_tree`], recursive (`ridmap`) or only the top mount (`idmap`).
-pub fn idmapped_tree_with(path: &Path, userns: impl AsFd, recursive: bool) -> io::Result<OwnedFd> {
+/// A detached copy of the mount tree at `path` (recursive or only the top
+/// mount), ids as they are.
+pub fn tree(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    let tree = open_tree(rustix::fs::CWD, path, flags)?;
+    Ok(open_tree(rustix::fs::CWD, path, flags)?)
+}
+
+/// As [`idmapped_tree`], recursive (`ridmap`) or only the top mount (`idmap`).
+pub fn idmapped_tree_with(path: &Path, userns: impl AsFd, recursive: bool) -> io::Result<OwnedFd> {
+    let tree = tree(path, recursive)?;
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,

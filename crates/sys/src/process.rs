@@ -152,6 +152,20 @@ pub fn reset_sigpipe() -> io::Result<()> {
     Ok(())
 }
 
+/// The user namespace that owns the namespace `ns` (`NS_GET_USERNS`).
+pub fn ns_owner(ns: BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new fd or -1;
+    // `ns` is a live fd for the duration of the call.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned `fd`, a new descriptor we own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
