@@ -277,6 +277,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         cgroups_path,
         hooks: spec.hooks().clone(),
         userns_slot: slot.as_ref().map(|g| g.slot),
+        default_seccomp: floor
+            .iter()
+            .any(|c| c == moat_spec::floor::DEFAULT_SECCOMP_CHANGE),
     };
     let mut undo = Undo {
         locked: Some(locked),
@@ -288,8 +291,17 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     // The floored config, for `exec` (the floor binds every process moat
     // starts in the container) and `moat floor`.
     let eff = undo.locked().dir.join(EFFECTIVE_CONFIG);
-    std::fs::write(&eff, serde_json::to_vec(spec).expect("spec serializes"))
-        .at("write effective config", &eff)?;
+    let stored = if st.default_seccomp {
+        // exec puts it back from `default_seccomp` in the state.
+        let mut s = spec.clone();
+        if let Some(l) = s.linux_mut().as_mut() {
+            l.set_seccomp(None);
+        }
+        serde_json::to_vec(&s)
+    } else {
+        serde_json::to_vec(spec)
+    };
+    std::fs::write(&eff, stored.expect("spec serializes")).at("write effective config", &eff)?;
     cgroup.create()?;
     cgroup.apply(&effective_resources(linux.resources().as_ref()))?;
     let fifo = undo.locked().fifo();

@@ -71,8 +71,16 @@ const NS_ORDER: &[(LinuxNamespaceType, &str)] = &[
 fn load_config(l: &Loaded) -> Result<Spec> {
     let p = l.locked.dir.join(crate::create::EFFECTIVE_CONFIG);
     match std::fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| Error::Refused(format!("parse {}: {e}", p.display()))),
+        Ok(b) => {
+            let mut spec: Spec = serde_json::from_slice(&b)
+                .map_err(|e| Error::Refused(format!("parse {}: {e}", p.display())))?;
+            if l.state.as_ref().is_some_and(|s| s.default_seccomp) {
+                if let Some(linux) = spec.linux_mut().as_mut() {
+                    linux.set_seccomp(Some(moat_spec::floor::default_profile()));
+                }
+            }
+            Ok(spec)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let st = l.state.as_ref().expect("checked");
             Ok(moat_spec::load(&st.bundle)?.spec)

@@ -51,6 +51,10 @@ pub struct State {
     /// The host id range slot the floor gave this container (see userns.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns_slot: Option<u32>,
+    /// The effective config's seccomp profile is moat's default, left out
+    /// of the stored config (5–6 KB of it: a page per container).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_seccomp: bool,
 }
 
 /// The runtime status of a container as runc reports it.

@@ -12,6 +12,8 @@ use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::XattrFlags;
+
 use crate::error::{Context, Error, Result};
 
 /// Ids per container.
@@ -54,7 +56,11 @@ pub fn allocate(root: &Path, id: &str) -> Result<(u32, u32, u32)> {
         .mode(0o700)
         .create(&d)
         .at("create userns allocation dir", &d)?;
-    for slot in 0..slots {
+    // Start the scan at a random slot: with many containers a scan from 0
+    // would try every taken slot first.
+    let start = random_u32() % slots.max(1);
+    for k in 0..slots {
+        let slot = (start + k) % slots;
         let p = d.join(slot.to_string());
         match std::fs::OpenOptions::new()
             .write(true)
@@ -62,7 +68,13 @@ pub fn allocate(root: &Path, id: &str) -> Result<(u32, u32, u32)> {
             .open(&p)
         {
             Ok(mut f) => {
-                f.write_all(id.as_bytes()).at("write userns slot", &p)?;
+                // The owner in an xattr (kept in the inode on ext4 and tmpfs)
+                // rather than the file's data: no page per container.
+                if rustix::fs::fsetxattr(&f, OWNER_XATTR, id.as_bytes(), XattrFlags::CREATE)
+                    .is_err()
+                {
+                    f.write_all(id.as_bytes()).at("write userns slot", &p)?;
+                }
                 return Ok((slot, ustart + slot * SLOT, gstart + slot * SLOT));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -86,10 +98,33 @@ pub fn release_by_id(root: &Path, id: &str) {
         return;
     };
     for e in rd.flatten() {
-        if std::fs::read(e.path()).is_ok_and(|b| b == id.as_bytes()) {
+        if slot_owner(&e.path()).is_some_and(|b| b == id.as_bytes()) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+const OWNER_XATTR: &str = "user.moat.id";
+
+/// The id of the container holding the slot file `p`.
+pub fn slot_owner(p: &Path) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 1024];
+    match rustix::fs::getxattr(p, OWNER_XATTR, &mut buf[..]) {
+        Ok(n) => Some(buf[..n].to_vec()),
+        Err(_) => std::fs::read(p).ok(),
+    }
+}
+
+fn random_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // splitmix-style mixing of the pid and the clock's nanoseconds.
+    let mut x = (u64::from(std::process::id()) << 32) ^ u64::from(t);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) as u32
 }
 
 #[cfg(test)]
@@ -112,11 +147,11 @@ mod tests {
         let (b, ub, _) = allocate(&root, "b").unwrap();
         assert_ne!(a, b);
         assert!(ua.abs_diff(ub) >= SLOT);
+        assert_eq!(slot_owner(&dir(&root).join(a.to_string())).unwrap(), b"a");
         release(&root, a);
-        let (c, _, _) = allocate(&root, "c").unwrap();
-        assert_eq!(c, a, "a freed slot is reused");
+        assert!(!dir(&root).join(a.to_string()).exists(), "slot freed");
         release_by_id(&root, "b");
-        release_by_id(&root, "c");
+        assert!(!dir(&root).join(b.to_string()).exists(), "slot freed by id");
         assert_eq!(std::fs::read_dir(dir(&root)).unwrap().count(), 0);
         std::fs::remove_dir_all(&root).unwrap();
     }

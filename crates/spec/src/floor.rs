@@ -522,6 +522,10 @@ const ALLOWED: &[&str] = &[
 /// which is CSIGNAL's range in clone(2) and cannot be filtered there).
 const CLONE_NS_FLAGS: u64 = 0x7E02_0000;
 
+/// The change [`apply`] reports when it gave the config moat's default
+/// profile.
+pub const DEFAULT_SECCOMP_CHANGE: &str = "seccomp: moat default profile";
+
 /// moat's default seccomp profile.
 pub fn default_profile() -> LinuxSeccomp {
     let mut syscalls = vec![json!({"names": ALLOWED, "action": "SCMP_ACT_ALLOW"})];
@@ -623,7 +627,7 @@ pub fn apply(spec: &mut Spec, policy: &Policy) -> Vec<String> {
     {
         None => {
             linux["seccomp"] = serde_json::to_value(default_profile()).expect("serializes");
-            changes.push("seccomp: moat default profile".to_string());
+            changes.push(DEFAULT_SECCOMP_CHANGE.to_string());
         }
         Some(s) => {
             let merged = merge_denials(&s);

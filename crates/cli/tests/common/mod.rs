@@ -593,6 +593,16 @@ pub fn processes_using(dir: &Path, id: &str) -> Vec<String> {
     found
 }
 
+/// Who holds a moat user namespace slot file: its `user.moat.id` xattr, or
+/// (where the filesystem has no user xattrs) its content.
+pub fn slot_owner(p: &Path) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 1024];
+    match rustix::fs::getxattr(p, "user.moat.id", &mut buf[..]) {
+        Ok(n) => Some(buf[..n].to_vec()),
+        Err(_) => fs::read(p).ok(),
+    }
+}
+
 /// Asserts the failed attempt to set up `id` from `bundle` left nothing behind: no entry named
 /// `id` under --root, no cgroup dir named `id`, no host mount mentioning the bundle or id, no
 /// process living in the bundle.
@@ -613,7 +623,7 @@ pub fn assert_nothing_left(rt: &Runtime, bundle: &Bundle, id: &str) {
     // moat's user namespace slots (files naming the container id).
     if let Ok(rd) = fs::read_dir(rt.root.path().join(".userns")) {
         for e in rd.flatten() {
-            if fs::read(e.path()).is_ok_and(|b| b == id.as_bytes()) {
+            if slot_owner(&e.path()).is_some_and(|b| b == id.as_bytes()) {
                 problems.push(format!(
                     "user namespace slot still held: {}",
                     e.path().display()
