@@ -1112,6 +1112,16 @@ def plot(bench, out):
     return True
 
 
+def print_medians(results, path=""):
+    """Every median in `results` (nested dicts), one line each."""
+    for k, v in results.items():
+        if isinstance(v, dict):
+            if "median" in v:
+                print("%s%s: median %.4g (p25 %.4g, p75 %.4g)" % (path, k, v["median"], v.get("p25", 0), v.get("p75", 0)))
+            else:
+                print_medians(v, path + k + ".")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--moat", default=os.path.join(REPO, "target", "release", "moat"))
@@ -1120,6 +1130,8 @@ def main():
     ap.add_argument("--samples", type=int)
     ap.add_argument("--also", action="append", metavar="NAME=PATH", help="another moat build to measure as its own row")
     ap.add_argument("--containers", type=int)
+    ap.add_argument("--only", help="comma-separated subset of run,split,rss,syscall,hyperfine,density: "
+                    "runs just those, prints their medians and writes results.json (no RESULTS.md) to --out or a tmp dir")
     args = ap.parse_args()
     if args.quick:
         d = dict(samples=3, warmup=1, containers=5, rounds=1, settle=0.2, syscall_samples=2, syscall_iters=100000, profile_runs=1)
@@ -1128,8 +1140,9 @@ def main():
     for k, v in d.items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)
+    only = set(args.only.split(",")) if args.only else None
     if args.out is None:
-        args.out = tempfile.mkdtemp(prefix="moat-bench-quick.") if args.quick else HERE
+        args.out = tempfile.mkdtemp(prefix="moat-bench-quick.") if args.quick or only else HERE
     if os.geteuid() != 0:
         sys.exit("bench: needs root")
     os.makedirs(args.out, exist_ok=True)
@@ -1149,6 +1162,16 @@ def main():
         total = per * (2 + 2 * nrt) + per * nrt + per * (1 + nrt) + args.rounds * nrt * DENSITY_W \
             + (args.syscall_samples + 1) * (1 + 2 * nrt) + args.profile_runs + 1 + (0 if args.quick else 1)
         prog = Progress(total)
+        if only:
+            for name in ["run", "split", "rss", "syscall", "hyperfine", "density"]:
+                if name in only:
+                    getattr(b, "bench_" + name)(prog)
+            prog.finish()
+            with open(os.path.join(args.out, "results.json"), "w") as f:
+                json.dump(b.results, f, indent=1)
+            print_medians(b.results)
+            print("bench: wrote %s/results.json" % args.out)
+            return
         b.bench_run(prog)
         b.bench_split(prog)
         b.bench_rss(prog)

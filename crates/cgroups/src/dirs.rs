@@ -101,6 +101,50 @@ impl Dirs {
         Ok(all)
     }
 
+    /// [`crate::Cgroup::enter`] for the v1 dirs (controllers named); the unified dir is
+    /// left to clone3.
+    pub(crate) fn enter(&self) -> Result<crate::Entered, Error> {
+        let own = std::fs::read_to_string("/proc/thread-self/cgroup")
+            .map_err(|e| Error::io("read", Path::new("/proc/thread-self/cgroup"), e))?;
+        let mut entered = crate::Entered {
+            origins: Vec::new(),
+        };
+        for d in self.dirs.iter().filter(|d| !d.controllers.is_empty()) {
+            let path = own.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+                let mine: Vec<&str> = ctrls.split(',').collect();
+                (d.controllers.iter().all(|c| mine.contains(&c.as_str()))
+                    && mine.len() == d.controllers.len())
+                .then_some(path)
+            });
+            let Some(path) = path else {
+                // Not in this hierarchy's list: cannot come back; undo and refuse.
+                let _ = crate::leave(&entered);
+                return Err(Error::io(
+                    "find own cgroup of",
+                    &d.mount,
+                    std::io::Error::from_raw_os_error(2),
+                ));
+            };
+            let origin = d.mount.join(path.trim_start_matches('/'));
+            if let Err(e) = fsutil::write(&d.leaf, "tasks", "0") {
+                let _ = crate::leave(&entered);
+                return Err(e);
+            }
+            entered.origins.push(origin);
+        }
+        Ok(entered)
+    }
+
+    /// The unified (cgroup2) leaf of a hybrid layout.
+    pub(crate) fn unified_leaf(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.is_empty())
+            .map(|d| d.leaf.as_path())
+    }
+
     pub(crate) fn add_pid(&self, pid: i32) -> Result<(), Error> {
         let s = pid.to_string();
         for d in &self.dirs {

@@ -65,8 +65,34 @@ pub trait Cgroup: Send + Sync {
     /// Parents are removed only if this cgroup made them (or they were recorded) and they
     /// are empty.
     fn destroy(&self) -> Result<(), Error>;
-    /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the leaf, for `clone3(CLONE_INTO_CGROUP)`.
+    /// An `O_DIRECTORY|O_CLOEXEC` fd of the cgroup2 leaf (pure v2, or hybrid's unified
+    /// hierarchy), for `clone3(CLONE_INTO_CGROUP)`.
     fn v2_dir_fd(&self) -> Option<OwnedFd>;
+    /// Moves the calling thread into every v1 hierarchy's leaf by writing `0` to its
+    /// `tasks` file, so that the child it forks next starts in the cgroup (with
+    /// [`Cgroup::v2_dir_fd`] for a unified hierarchy). The kernel migrates a single thread
+    /// named as `0` without its global threadgroup lock, whose RCU wait a pid written to
+    /// `cgroup.procs` pays (~2 ms here, per container). Returns where the thread was, for
+    /// [`leave`]; `None` where there is no v1 hierarchy (pure v2: clone3 places the child).
+    fn enter(&self) -> Result<Option<Entered>, Error>;
+    /// Whether this is a pure cgroup v2 cgroup (the child is placed by clone3 alone).
+    fn is_v2(&self) -> bool {
+        false
+    }
+}
+
+/// The v1 cgroups a thread left for [`Cgroup::enter`].
+#[derive(Debug)]
+pub struct Entered {
+    origins: Vec<PathBuf>,
+}
+
+/// Moves the calling thread back where it was before [`Cgroup::enter`].
+pub fn leave(e: &Entered) -> Result<(), Error> {
+    for o in &e.origins {
+        fsutil::write(o, "tasks", "0")?;
+    }
+    Ok(())
 }
 
 /// Opens (without touching the filesystem, except to see which parents exist) the cgroup

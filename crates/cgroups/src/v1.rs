@@ -199,7 +199,19 @@ impl Cgroup for V1 {
     }
 
     fn v2_dir_fd(&self) -> Option<OwnedFd> {
-        None
+        let leaf = self.dirs.unified_leaf()?;
+        rustix::fs::open(
+            leaf,
+            rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC
+                | rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()
+    }
+
+    fn enter(&self) -> Result<Option<crate::Entered>, Error> {
+        self.dirs.enter().map(Some)
     }
 }
 

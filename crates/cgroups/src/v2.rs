@@ -218,6 +218,14 @@ impl Cgroup for V2 {
         )
         .ok()
     }
+
+    fn enter(&self) -> Result<Option<crate::Entered>, Error> {
+        Ok(None)
+    }
+
+    fn is_v2(&self) -> bool {
+        true
+    }
 }
 
 fn events_frozen(d: &Path) -> Result<bool, Error> {

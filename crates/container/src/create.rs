@@ -359,8 +359,25 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
             .at("setns pid for children", "pid")?;
     }
+    // The init starts in its cgroup: v1 hierarchies by moving ourselves in
+    // for the clone (cheap, see Cgroup::enter), cgroup2 by CLONE_INTO_CGROUP.
+    // A pids limit under 2 could not hold us and the init at once: those
+    // migrate the init afterwards.
+    let pids_limit = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.pids().as_ref())
+        .map(|p| p.limit());
+    let entered = if pids_limit.is_some_and(|l| (0..2).contains(&l)) {
+        None
+    } else {
+        cgroup.enter()?
+    };
     let v2_fd = cgroup.v2_dir_fd();
     let cloned = moat_sys::clone3(clone_flags.bits() as u64, v2_fd.as_ref().map(|f| f.as_fd()));
+    if let (Err(_), Some(e)) = (&cloned, &entered) {
+        moat_cgroups::leave(e)?;
+    }
     if pid_join.is_some() {
         let me = std::fs::File::open("/proc/self/ns/pid").at("open", "/proc/self/ns/pid")?;
         nix::sched::setns(me.as_fd(), CloneFlags::CLONE_NEWPID)
@@ -399,6 +416,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     };
     drop(child_end);
     undo.pid = pid;
+    if let Some(e) = &entered {
+        moat_cgroups::leave(e)?;
+    }
     if let Some(adj) = process.oom_score_adj() {
         // From here: the init, non-dumpable in a user namespace of its own,
         // may not open its own /proc files (they stay host root's). Its
@@ -414,7 +434,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     // and mount work meanwhile and waits for `Joined` only where it must.
     let first_pid = pid;
     let join = || -> Result<()> {
-        if v2_fd.is_none() {
+        if entered.is_none() && !cgroup.is_v2() {
             cgroup.add_pid(first_pid)?;
         }
         // An init that already failed has closed its end: its Error message

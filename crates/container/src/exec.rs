@@ -340,7 +340,10 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         let _ = nix::sys::signal::kill(Pid::from_raw(child), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(child), None);
     };
-    if v2_fd.is_none() {
+    // Migrated after the fork, not forked inside (Cgroup::enter): a
+    // container at its pids limit still takes an exec, as with runc. On
+    // hybrid hosts clone3 placed it in the unified hierarchy only.
+    if !cgroup.is_v2() {
         if let Err(e) = cgroup.add_pid(child) {
             kill_child();
             return Err(e.into());
