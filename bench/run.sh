@@ -3,6 +3,7 @@
 #
 #   bash bench/run.sh            # full run: writes bench/RESULTS.md, results.json, results.png
 #   bash bench/run.sh --quick    # smoke: 3 samples, 5 containers, output to a tmp dir
+#   bash bench/run.sh --only density   # just some benchmarks (run,split,rss,syscall,hyperfine,density): medians printed, results.json in a tmp dir
 #
 # Installs what is missing (Debian packages), builds moat the way it ships
 # (scripts/build.sh: static, lld, function order) if that binary is missing,
