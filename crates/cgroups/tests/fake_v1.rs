@@ -443,7 +443,7 @@ fn add_pid_freezer_and_stats_v1() {
     let j = serde_json::to_value(&s).unwrap();
     assert_eq!(j["cpu"]["throttling"]["throttledPeriods"], 2);
     assert_eq!(j["blkio"]["ioServiceBytesRecursive"][1]["op"], "Write");
-    assert!(cg.v2_dir_fd().is_none());
+    assert!(cg.v2_dir_fd().is_none(), "pure v1: no cgroup2 leaf");
 }
 
 #[test]
@@ -477,7 +477,19 @@ fn hybrid_joins_unified_without_resources() {
         !u.join("memory.max").exists(),
         "no v2 resource writes on hybrid"
     );
-    assert!(cg.v2_dir_fd().is_none());
+    // The unified leaf, for clone3(CLONE_INTO_CGROUP).
+    let fd = cg.v2_dir_fd().expect("hybrid: the unified leaf's fd");
+    let (a, b) = (
+        std::fs::metadata(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .unwrap(),
+        std::fs::metadata(&u).unwrap(),
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()));
+    drop(fd);
     for c in ["memory", "pids", "freezer", "systemd", "unified"] {
         strip_files(&t.path(&format!("sys/fs/cgroup/{c}/ctr")));
     }
