@@ -197,10 +197,15 @@ pub fn recv_bytes_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize,
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = RecvAncillaryBuffer::new(&mut space);
     let mut iov = [io::IoSliceMut::new(buf)];
+    let mut reset = false;
     let r = loop {
         match recvmsg(sock, &mut iov, &mut anc, RecvFlags::CMSG_CLOEXEC) {
             Ok(r) => break r,
             Err(rustix::io::Errno::INTR) => continue,
+            // A peer that exited with our messages unread resets the
+            // connection; the error is reported once, before what it sent us
+            // (an init's last words, its Error): read on once.
+            Err(rustix::io::Errno::CONNRESET) if !reset => reset = true,
             Err(e) => return Err(e.into()),
         }
     };
