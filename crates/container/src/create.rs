@@ -196,12 +196,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         // A pod's user namespace, joined by the floor: namespaces the host
         // owns (containerd's netns) can only be joined before it, while the
         // init is still host root; the sandbox's own after it.
-        let host = rustix::fs::stat("/proc/self/ns/user").at("stat", "/proc/self/ns/user")?;
-        let host_owned = |fd: &OwnedFd| {
-            moat_sys::process::ns_owner(fd.as_fd())
-                .and_then(|o| Ok(rustix::fs::fstat(&o)?))
-                .is_ok_and(|st| (st.st_dev, st.st_ino) == (host.st_dev, host.st_ino))
-        };
+        let host = host_userns_id().at("stat", "/proc/self/ns/user")?;
+        let host_owned = |fd: &OwnedFd| owner_userns_id(fd.as_fd()) == Some(host);
         let (first, rest): (Vec<_>, Vec<_>) = joins
             .into_iter()
             .partition(|(t, fd)| *t != LinuxNamespaceType::User && host_owned(fd));
@@ -611,7 +607,7 @@ enum Pod {
 /// owner, found through a `/proc/<pid>/ns/…` path among the joins.
 fn pod_userns(spec: &oci_spec::runtime::Spec) -> Pod {
     use std::os::unix::fs::MetadataExt;
-    let Ok(host) = std::fs::metadata("/proc/self/ns/user") else {
+    let Ok(host) = host_userns_id() else {
         return Pod::No;
     };
     let Some(namespaces) = spec.linux().as_ref().and_then(|l| l.namespaces().clone()) else {
@@ -622,14 +618,10 @@ fn pod_userns(spec: &oci_spec::runtime::Spec) -> Pod {
         let Ok(f) = std::fs::File::open(p) else {
             continue; // reported with its path when the join is opened
         };
-        let Ok(owner) = moat_sys::process::ns_owner(f.as_fd()) else {
+        let Some(id) = owner_userns_id(f.as_fd()) else {
             continue;
         };
-        let Ok(st) = rustix::fs::fstat(&owner) else {
-            continue;
-        };
-        let id = (st.st_dev, st.st_ino);
-        if id == (host.dev(), host.ino()) {
+        if id == host {
             continue;
         }
         // A process of that user namespace, named by one of the paths.
@@ -660,6 +652,20 @@ fn pod_userns(spec: &oci_spec::runtime::Spec) -> Pod {
         ));
     }
     Pod::No
+}
+
+/// (device, inode) of this process's user namespace.
+fn host_userns_id() -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/self/ns/user")?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// (device, inode) of the user namespace that owns the namespace `ns`.
+fn owner_userns_id(ns: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+    let owner = moat_sys::process::ns_owner(ns).ok()?;
+    let st = rustix::fs::fstat(&owner).ok()?;
+    Some((st.st_dev, st.st_ino))
 }
 
 /// The host id container id 0 maps to, when the map is one extent of the
