@@ -181,6 +181,7 @@ fn create_opts(c: &CreateArgs, policy: &moat_spec::floor::Policy) -> CreateOpts 
         no_new_keyring: c.no_new_keyring,
         preserve_fds: c.preserve_fds,
         foreground: false,
+        start: false,
         policy: policy.clone(),
     }
 }

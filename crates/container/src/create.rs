@@ -33,11 +33,15 @@ pub struct CreateOpts {
     /// `run` in the foreground: a pty (when the config asks for one) is
     /// relayed by moat itself instead of handed to a console socket.
     pub foreground: bool,
+    /// `run`: the init goes on to execve as soon as the created state is
+    /// saved; no exec fifo.
+    pub start: bool,
     /// The host's security floor.
     pub policy: moat_spec::floor::Policy,
 }
 
-/// A container whose init is blocked on the exec fifo.
+/// A container whose init is blocked on the exec fifo (`create`), or on its
+/// way to execve (`run`).
 pub struct Created {
     pub state: State,
     pub locked: Locked,
@@ -258,6 +262,21 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = moat_cgroups::open(&cg_root, cgroups_path.as_deref(), &o.id)?;
 
+    // The floored config, for `exec` (the floor binds every process moat
+    // starts in the container) and `moat floor`; moat's default seccomp
+    // profile is left out (exec puts it back from `default_seccomp`).
+    let default_seccomp = floor
+        .iter()
+        .any(|c| c == moat_spec::floor::DEFAULT_SECCOMP_CHANGE);
+    let stored = if default_seccomp {
+        let mut s = spec.clone();
+        if let Some(l) = s.linux_mut().as_mut() {
+            l.set_seccomp(None);
+        }
+        serde_json::value::to_raw_value(&s)
+    } else {
+        serde_json::value::to_raw_value(spec)
+    };
     let locked = store.create(&o.id)?;
     let mut st = State {
         id: o.id.clone(),
@@ -273,9 +292,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         cgroups_path,
         hooks: spec.hooks().clone(),
         userns_slot: slot.as_ref().map(|g| g.slot),
-        default_seccomp: floor
-            .iter()
-            .any(|c| c == moat_spec::floor::DEFAULT_SECCOMP_CHANGE),
+        default_seccomp,
+        config: Some(stored.expect("spec serializes")),
     };
     let mut undo = Undo {
         locked: Some(locked),
@@ -284,42 +302,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     };
     // Record the cgroup dirs before creating them.
     undo.locked().save(&st)?;
-    // The floored config, for `exec` (the floor binds every process moat
-    // starts in the container) and `moat floor`.
-    let eff = undo.locked().dir.join(EFFECTIVE_CONFIG);
-    let stored = if st.default_seccomp {
-        // exec puts it back from `default_seccomp` in the state.
-        let mut s = spec.clone();
-        if let Some(l) = s.linux_mut().as_mut() {
-            l.set_seccomp(None);
-        }
-        serde_json::to_vec(&s)
-    } else {
-        serde_json::to_vec(spec)
-    };
-    std::fs::write(&eff, stored.expect("spec serializes")).at("write effective config", &eff)?;
     cgroup.create()?;
     cgroup.apply(&effective_resources(linux.resources().as_ref()))?;
-    let fifo = undo.locked().fifo();
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .at("create exec fifo", &fifo)?;
-    // Exactly 0622 (mkfifo applied the umask), owned by the container's
-    // root, so a user-namespaced init can open it for writing.
-    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .at("chmod exec fifo", &fifo)?;
-    let host_root = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.iter()
-            .flatten()
-            .find(|m| m.container_id() == 0)
-            .map(|m| m.host_id())
-    };
-    if new_user {
-        std::os::unix::fs::chown(
-            &fifo,
-            host_root(linux.uid_mappings()),
-            host_root(linux.gid_mappings()),
-        )
-        .at("chown exec fifo", &fifo)?;
+    if !o.start {
+        make_exec_fifo(&undo.locked().fifo(), new_user, linux)?;
     }
     let state_dir = rustix::fs::open(
         &undo.locked().dir,
@@ -404,6 +390,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 no_new_keyring: o.no_new_keyring,
                 preserve_fds: o.preserve_fds,
                 hooks_sync,
+                exec_fifo: !o.start,
                 cgroup_paths: &st.cgroup_paths,
             };
             init::run(&a, child_end)
@@ -424,7 +411,13 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     }
     st.pid = pid;
     st.pid_start = state::proc_start_time(pid).unwrap_or(0);
-    undo.locked().save(&st)?;
+    // A hook may ask `state` for the pid while create runs. Without hooks
+    // the created state below is the first to name the init: one file
+    // write less. An init whose parent dies before that exits on its own
+    // (EOF on the sync channel), and delete finds its cgroup recorded.
+    if hooks_sync {
+        undo.locked().save(&st)?;
+    }
 
     // Go first, then migrate into the cgroup: the init does its namespace
     // and mount work meanwhile and waits for `Joined` only where it must.
@@ -536,13 +529,22 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             }
             Msg::Ready => break,
             Msg::Error { step, path, errno } => return Err(Error::Init { step, path, errno }),
-            Msg::Go | Msg::Joined | Msg::Tree(_) | Msg::HooksDone(_) => {
+            Msg::Go | Msg::Joined | Msg::Tree(_) | Msg::HooksDone(_) | Msg::Saved | Msg::Start => {
                 return Err(Error::Refused("unexpected sync message from init".into()))
             }
         }
     }
     st.phase = Phase::Created;
     undo.locked().save(&st)?;
+    // The init waits for this before it blocks on the fifo or execs.
+    parent_end
+        .send(if o.start { &Msg::Start } else { &Msg::Saved })
+        .map_err(|_| {
+            Error::Refused(format!(
+                "container init exited before start: {}",
+                reap_status(pid)
+            ))
+        })?;
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
     }
@@ -794,6 +796,32 @@ fn idmapped_rootfs(userns: &std::fs::File, rootfs: &Path, st: &mut State) -> Opt
 }
 
 /// The effective (floored) config, kept in the container's state dir.
+/// `create`'s exec fifo: exactly 0622 (mkfifo applies the umask), owned by
+/// the container's root so that a user-namespaced init can open it for
+/// writing.
+fn make_exec_fifo(fifo: &Path, new_user: bool, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .at("create exec fifo", fifo)?;
+    std::fs::set_permissions(fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .at("chmod exec fifo", fifo)?;
+    let host_root = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    if new_user {
+        std::os::unix::fs::chown(
+            fifo,
+            host_root(linux.uid_mappings()),
+            host_root(linux.gid_mappings()),
+        )
+        .at("chown exec fifo", fifo)?;
+    }
+    Ok(())
+}
+
+/// Where earlier moat builds kept the effective config (now in state.json).
 pub const EFFECTIVE_CONFIG: &str = "config.json";
 
 /// The annotation naming what the floor changed.

@@ -66,27 +66,30 @@ const NS_ORDER: &[(LinuxNamespaceType, &str)] = &[
     (LinuxNamespaceType::Pid, "pid"),
 ];
 
-/// The container's config as `create` left it (floor applied), or the
-/// bundle's for a container made before moat kept one.
+/// The container's config as `create` left it (floor applied): from the
+/// state, or the config.json an older moat kept beside it, or the bundle's
+/// for a container made before moat kept one.
 fn load_config(l: &Loaded) -> Result<Spec> {
+    let st = l.state.as_ref().expect("checked");
     let p = l.locked.dir.join(crate::create::EFFECTIVE_CONFIG);
-    match std::fs::read(&p) {
-        Ok(b) => {
-            let mut spec: Spec = serde_json::from_slice(&b)
-                .map_err(|e| Error::Refused(format!("parse {}: {e}", p.display())))?;
-            if l.state.as_ref().is_some_and(|s| s.default_seccomp) {
-                if let Some(linux) = spec.linux_mut().as_mut() {
-                    linux.set_seccomp(Some(moat_spec::floor::default_profile()));
-                }
+    let parsed = match &st.config {
+        Some(raw) => serde_json::from_str::<Spec>(raw.get()),
+        None => match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(moat_spec::load(&st.bundle)?.spec)
             }
-            Ok(spec)
+            Err(e) => return Err(e).at("read", p),
+        },
+    };
+    let mut spec = parsed
+        .map_err(|e| Error::Refused(format!("parse config of {}: {e}", l.locked.dir.display())))?;
+    if st.default_seccomp {
+        if let Some(linux) = spec.linux_mut().as_mut() {
+            linux.set_seccomp(Some(moat_spec::floor::default_profile()));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let st = l.state.as_ref().expect("checked");
-            Ok(moat_spec::load(&st.bundle)?.spec)
-        }
-        Err(e) => Err(e).at("read", p),
     }
+    Ok(spec)
 }
 
 /// The process to start: `--process` as given, else the config's process

@@ -47,6 +47,8 @@ pub struct InitArgs<'a> {
     /// Stop at the hooks point (any prestart/createRuntime/createContainer/
     /// startContainer hook exists).
     pub hooks_sync: bool,
+    /// `create`: wait on the exec fifo after `Saved` (`run` gets `Start`).
+    pub exec_fifo: bool,
     /// The container's cgroup dirs on the host (bound into a user-namespaced
     /// container, which may not mount cgroup v1 itself).
     pub cgroup_paths: &'a [PathBuf],
@@ -315,13 +317,15 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         env.push(&home);
     }
     // Fail now, while the parent still listens, if start could not reach us.
-    rustix::fs::accessat(
-        a.state_dir,
-        crate::state::FIFO,
-        rustix::fs::Access::WRITE_OK,
-        rustix::fs::AtFlags::empty(),
-    )
-    .at("access exec fifo", crate::state::FIFO)?;
+    if a.exec_fifo {
+        rustix::fs::accessat(
+            a.state_dir,
+            crate::state::FIFO,
+            rustix::fs::Access::WRITE_OK,
+            rustix::fs::AtFlags::empty(),
+        )
+        .at("access exec fifo", crate::state::FIFO)?;
+    }
     let exe = find_executable(&args[0], &env)?;
     let c =
         |s: &str| CString::new(s).map_err(|_| Fail::new("argument contains NUL", s, libc::EINVAL));
@@ -334,17 +338,23 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     // listens (and again right before execve).
     refuse_magic_exe(&exe_c)?;
     send(chan, &Msg::Ready)?;
-
-    // Block until `moat start` opens the fifo for reading.
-    let fifo = rustix::fs::openat(
-        a.state_dir,
-        crate::state::FIFO,
-        OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .at("open exec fifo", crate::state::FIFO)?;
-    rustix::io::write(&fifo, b"0").at("write exec fifo", crate::state::FIFO)?;
-    drop(fifo);
+    match recv(chan)? {
+        // `run`: started as soon as the state is saved.
+        Msg::Start => {}
+        Msg::Saved => {
+            // Block until `moat start` opens the fifo for reading.
+            let fifo = rustix::fs::openat(
+                a.state_dir,
+                crate::state::FIFO,
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .at("open exec fifo", crate::state::FIFO)?;
+            rustix::io::write(&fifo, b"0").at("write exec fifo", crate::state::FIFO)?;
+            drop(fifo);
+        }
+        _ => return Err(Fail::new("unexpected sync message", "parent", libc::EPROTO)),
+    }
     // From here on nobody reads the sync channel: report on stderr.
     match finalize(a, &hook_state, &exe_c, &argv, &envp) {
         Ok(never) => match never {},

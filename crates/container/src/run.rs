@@ -26,20 +26,10 @@ pub struct RunOpts {
 pub fn run(store: &Store, o: &RunOpts) -> Result<i32> {
     let mut co = o.create.clone();
     co.foreground = !o.detach;
+    // No exec fifo: create tells the init to go on once the state is saved.
+    co.start = true;
     if o.detach {
-        let c = create(store, &co)?;
-        let pidfd = rustix::process::pidfd_open(
-            rustix::process::Pid::from_raw(c.state.pid).expect("pid > 0"),
-            rustix::process::PidfdFlags::empty(),
-        )
-        .at("pidfd_open", format!("pid {}", c.state.pid))?;
-        let id = c.state.id.clone();
-        let started = crate::ops::release_fifo(&c.locked, &pidfd);
-        drop(c);
-        if let Err(e) = started {
-            let _ = crate::ops::delete(store, &id, true);
-            return Err(e);
-        }
+        create(store, &co)?;
         return Ok(0);
     }
     // Block the signals we forward before the init exists, so none is lost;
@@ -56,22 +46,12 @@ pub fn run(store: &Store, o: &RunOpts) -> Result<i32> {
     let c = create(store, &co)?;
     let id = c.state.id.clone();
     let pid = c.state.pid;
-    let pidfd = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(pid).expect("pid > 0"),
-        rustix::process::PidfdFlags::empty(),
-    )
-    .at("pidfd_open", format!("pid {pid}"))?;
-    let started = crate::ops::release_fifo(&c.locked, &pidfd);
     let hooks = c.state.hooks.clone();
     let bundle = c.state.bundle.clone();
     let annotations = c.state.annotations.clone();
     let pty = c.pty;
     // Drop the lock so `state`, `kill` and friends work while we wait.
     drop(c.locked);
-    if let Err(e) = started {
-        let _ = crate::ops::delete(store, &id, true);
-        return Err(e);
-    }
     if let Some(h) = hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
         let js = crate::hooks::state_json(&id, "running", pid, &bundle, annotations.as_ref());
         if let Err(e) = crate::hooks::run("poststart", h, &js) {

@@ -55,6 +55,12 @@ pub struct State {
     /// of the stored config (5–6 KB of it: a page per container).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default_seccomp: bool,
+    /// The effective config (floor applied), for `exec`: kept in this file
+    /// rather than a config.json of its own, so a container costs one
+    /// file (one inode, one page of cache) and not two. Raw, so that
+    /// `state`, `list` and `kill` do not parse it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// The runtime status of a container as runc reports it.

@@ -37,6 +37,13 @@ pub enum Msg {
     Pid(i32),
     /// child → parent: everything before `execve` is done; waiting for start.
     Ready,
+    /// parent → child (`create`): the created state is saved; wait on the
+    /// exec fifo for `start`. An init whose parent died before this (EOF)
+    /// exits: no state names it, so nothing else could stop it.
+    Saved,
+    /// parent → child (`run`): the created state is saved; go on to execve
+    /// at once (no exec fifo).
+    Start,
     /// child → parent: a step failed.
     Error {
         step: String,
@@ -55,6 +62,8 @@ const T_ERROR: u8 = 7;
 const T_JOINED: u8 = 8;
 const T_TREE: u8 = 9;
 const T_PID: u8 = 10;
+const T_SAVED: u8 = 11;
+const T_START: u8 = 12;
 
 const MAX: usize = 4096;
 
@@ -80,6 +89,8 @@ impl Msg {
             }
             Msg::Pty => buf.push(T_PTY),
             Msg::Ready => buf.push(T_READY),
+            Msg::Saved => buf.push(T_SAVED),
+            Msg::Start => buf.push(T_START),
             Msg::Error { step, path, errno } => {
                 buf.push(T_ERROR);
                 buf.extend_from_slice(&errno.to_le_bytes());
@@ -108,6 +119,8 @@ impl Msg {
             T_HOOKS_DONE => Msg::HooksDone(String::from_utf8_lossy(&b[1..]).into_owned()),
             T_PTY => Msg::Pty,
             T_READY => Msg::Ready,
+            T_SAVED => Msg::Saved,
+            T_START => Msg::Start,
             T_ERROR => {
                 if b.len() < 7 {
                     return Err(bad());
@@ -238,6 +251,8 @@ mod tests {
             Msg::HooksPoint,
             Msg::HooksDone("{\"id\":\"x\"}".into()),
             Msg::Ready,
+            Msg::Saved,
+            Msg::Start,
             Msg::Error {
                 step: "mount".into(),
                 path: "/proc".into(),
