@@ -295,3 +295,60 @@ fn no_host_devices_no_sys_writes_no_rlimit_raise() {
     let lines: Vec<String> = out.stdout_str().lines().map(String::from).collect();
     assert_eq!(lines, vec!["0", "sys-ro", "kept"], "{}", out.describe());
 }
+
+/// In its user namespace the container gets `/dev` as one tmpfs the parent
+/// made with the device nodes in it (no bind per node): the nodes work and
+/// belong to the container's root, and the tenant still cannot make a node
+/// of its own there, even holding CAP_MKNOD in its namespace. The compat
+/// control (no user namespace) on the same bundle can: the refusal is the
+/// user namespace's, not a missing capability.
+#[test]
+fn user_namespaced_dev_has_working_nodes_and_takes_no_new_ones() {
+    if skip_if_runc() {
+        return;
+    }
+    let bundle = Bundle::new(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_MKNOD"));
+        }
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "b=/bin/busybox; \
+             $b grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' /proc/self/mountinfo; \
+             echo hi > /dev/null && $b head -c 8 /dev/urandom | $b wc -c; \
+             echo x 2>/dev/null > /dev/full && echo full-wrote || echo full-refused; \
+             $b stat -c '%u:%g %a' /dev/null /dev; \
+             $b mknod /dev/sda b 8 0 2>/dev/null && echo mknod-ok || echo mknod-refused; \
+             $b mknod /dev/mem2 c 1 1 2>/dev/null && echo mknod-ok || echo mknod-refused"
+        ]);
+    });
+    let hard = Runtime::moat_hardened().run(&bundle, &unique_id("dev-tree"));
+    assert_eq!(hard.code(), Some(0), "{}", hard.describe());
+    let lines: Vec<String> = hard.stdout_str().lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "0",
+            "8",
+            "full-refused",
+            "0:0 666",
+            "0:0 755",
+            "mknod-refused",
+            "mknod-refused"
+        ],
+        "{}",
+        hard.describe()
+    );
+    let compat = Runtime::moat().run(&bundle, &unique_id("dev-compat"));
+    assert_eq!(compat.code(), Some(0), "{}", compat.describe());
+    let c = compat.stdout_str();
+    assert!(
+        c.lines().filter(|l| *l == "mknod-ok").count() == 2,
+        "compat control could not mknod: {}",
+        compat.describe()
+    );
+}

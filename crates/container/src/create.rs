@@ -243,6 +243,14 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         };
         idmapped.push((i as u32, src, recursive));
     }
+    // The floor's user namespace: the parent makes /dev with its nodes (see
+    // devtree.rs); it follows Go with the id-mapped trees. A config's own
+    // user namespace gets runc's binds, as runc shows them.
+    let dev_tree = if slot.is_some() && new.contains(CloneFlags::CLONE_NEWUSER) {
+        crate::devtree::build(spec)?
+    } else {
+        None
+    };
     let new_mnt = new.contains(CloneFlags::CLONE_NEWNS);
     if !new_mnt && !joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
         return Err(Error::Refused(
@@ -391,6 +399,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 preserve_fds: o.preserve_fds,
                 hooks_sync,
                 exec_fifo: !o.start,
+                dev_tree: dev_tree.as_ref().map(|(i, _)| *i),
                 cgroup_paths: &st.cgroup_paths,
             };
             init::run(&a, child_end)
@@ -460,6 +469,11 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             .at("make id-mapped mount", src)?;
             parent_end
                 .send_with_fd(&Msg::Tree(*i), Some(t.as_fd()))
+                .at("write sync channel", "init")?;
+        }
+        if let Some((i, t)) = &dev_tree {
+            parent_end
+                .send_with_fd(&Msg::Tree(*i as u32), Some(t.as_fd()))
                 .at("write sync channel", "init")?;
         }
         Ok(())

@@ -49,6 +49,9 @@ pub struct InitArgs<'a> {
     pub hooks_sync: bool,
     /// `create`: wait on the exec fifo after `Saved` (`run` gets `Start`).
     pub exec_fifo: bool,
+    /// The mount index of `/dev` when the parent makes it (devtree.rs): its
+    /// tree follows Go with those of idmap mounts.
+    pub dev_tree: Option<usize>,
     /// The container's cgroup dirs on the host (bound into a user-namespaced
     /// container, which may not mount cgroup v1 itself).
     pub cgroup_paths: &'a [PathBuf],
@@ -138,7 +141,8 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
             crate::mountopts::parse(m.options().as_deref().unwrap_or_default())
                 .is_ok_and(|o| o.idmap.is_some())
         })
-        .count();
+        .count()
+        + usize::from(a.dev_tree.is_some());
     if want > 0 {
         trees.resize_with(mounts.len(), || None);
         for _ in 0..want {
@@ -236,6 +240,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
                 rootfs_tree,
                 ensure_joined: &ensure_joined,
                 trees: std::cell::RefCell::new(trees),
+                dev_tree: a.dev_tree,
             }
             .run()?,
         )

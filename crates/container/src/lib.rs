@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod create;
+pub mod devtree;
 pub mod error;
 pub mod exec;
 mod fail;

@@ -274,8 +274,11 @@ pub struct Prepare<'a> {
     /// Blocks until the parent has put us in our cgroup (and unshares the
     /// cgroup namespace); called before the first cgroup mount.
     pub ensure_joined: &'a dyn Fn() -> R<()>,
-    /// Id-mapped trees by mount index (idmap/ridmap binds).
+    /// Id-mapped trees by mount index (idmap/ridmap binds), and `/dev`'s
+    /// tmpfs with its nodes when the parent made it (devtree.rs).
     pub trees: std::cell::RefCell<Vec<Option<OwnedFd>>>,
+    /// The mount index of that parent-made `/dev`.
+    pub dev_tree: Option<usize>,
 }
 
 impl Prepare<'_> {
@@ -345,6 +348,11 @@ impl Prepare<'_> {
                 dev_is_bind = true;
             }
             let tree = self.trees.borrow_mut().get_mut(i).and_then(|t| t.take());
+            if self.dev_tree == Some(i) {
+                let tree = tree.ok_or_else(|| Fail::new("receive /dev", "/dev", libc::EPROTO))?;
+                self.attach_dev(&root, &tree, &opts)?;
+                continue;
+            }
             self.mount_one(&root, m, &opts, tree)?;
         }
         if !dev_is_bind {
@@ -471,6 +479,22 @@ impl Prepare<'_> {
         self.propagate(root, dest, o, strict)
     }
 
+    /// The parent-made `/dev` (its flags set by fsmount), then propagation.
+    fn attach_dev(&self, root: &OwnedFd, tree: &OwnedFd, o: &MountOpts) -> R<()> {
+        let dest = Path::new("/dev");
+        let dfd = ensure(root, dest, Kind::Dir, true)?;
+        rustix::mount::move_mount(
+            tree,
+            "",
+            &dfd,
+            "",
+            rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .at("attach /dev", "/dev")?;
+        self.propagate(root, dest, o, true)
+    }
+
     /// After a bind: the flags a bind cannot set itself (ro, nosuid...) by
     /// a remount, then propagation.
     fn finish_bind(&self, root: &OwnedFd, dest: &Path, o: &MountOpts, strict: bool) -> R<()> {
@@ -583,14 +607,7 @@ impl Prepare<'_> {
             Ok(fd) => fd,
             Err(e) => return Err(Fail::new("resolve", "/dev", e.raw_os_error())),
         };
-        let defaults: [(&str, u32, u32); 6] = [
-            ("null", 1, 3),
-            ("zero", 1, 5),
-            ("full", 1, 7),
-            ("random", 1, 8),
-            ("urandom", 1, 9),
-            ("tty", 5, 0),
-        ];
+        let defaults = crate::devtree::DEFAULT_DEVICES;
         let cfg: &[LinuxDevice] = self
             .spec
             .linux()
@@ -672,6 +689,10 @@ impl Prepare<'_> {
         gid: Option<u32>,
     ) -> R<()> {
         let disp = &p.display().to_string();
+        if self.dev_tree.is_some() && p.starts_with("/dev") {
+            // The parent made it in /dev's tmpfs.
+            return Ok(());
+        }
         if self.userns {
             // mknod is not allowed in a user namespace: bind the host node.
             let host = rustix::fs::open(p, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
