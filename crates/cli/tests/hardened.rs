@@ -352,3 +352,56 @@ fn user_namespaced_dev_has_working_nodes_and_takes_no_new_ones() {
         compat.describe()
     );
 }
+
+/// Kernel files only host root may open (0400 root: kmsg, kpage*,
+/// timer_list) stay shut in the floor's user namespace, whether moat masks
+/// them or leaves them unmounted because its root cannot open them: no
+/// byte comes out. The compat control (host root, runc's masks) reads
+/// /proc/kpagecount, so the probe can see an open file.
+#[test]
+fn host_root_only_kernel_files_give_nothing_away() {
+    if skip_if_runc() {
+        return;
+    }
+    let files = [
+        "/proc/kmsg",
+        "/proc/kpagecount",
+        "/proc/kpageflags",
+        "/proc/kpagecgroup",
+        "/proc/timer_list",
+    ];
+    let script: String = files
+        .iter()
+        .map(|f| {
+            format!(
+                "if [ -e {f} ]; then n=$(/bin/busybox head -c 64 {f} 2>/dev/null | /bin/busybox wc -c); echo {f} $n; fi; "
+            )
+        })
+        .collect();
+    let bundle = Bundle::new(|c| c["process"]["args"] = json!(["sh", "-c", script]));
+    let read = |rt: &Runtime, tag: &str| -> Vec<(String, u64)> {
+        let out = rt.run(&bundle, &unique_id(tag));
+        assert_eq!(out.code(), Some(0), "{}", out.describe());
+        out.stdout_str()
+            .lines()
+            .map(|l| {
+                let (f, n) = l.split_once(' ').unwrap();
+                (f.to_string(), n.trim().parse().unwrap())
+            })
+            .collect()
+    };
+    let hard = read(&Runtime::moat_hardened(), "kfiles-hard");
+    assert!(!hard.is_empty());
+    for (f, n) in &hard {
+        assert_eq!(*n, 0, "hardened: {f} gave {n} bytes");
+    }
+    if std::path::Path::new("/proc/kpagecount").exists() {
+        let compat = read(&Runtime::moat(), "kfiles-compat");
+        assert!(
+            compat
+                .iter()
+                .any(|(f, n)| f == "/proc/kpagecount" && *n > 0),
+            "compat control read nothing: {compat:?}"
+        );
+    }
+}

@@ -286,7 +286,9 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
         write_sysctl(k, v)?;
     }
     if a.new_mnt {
-        rootfs::finish(spec)?;
+        // The floor's user namespace (the parent made /dev for it): paths
+        // its root cannot open need no mask (see rootfs::mask_paths).
+        rootfs::finish(spec, a.dev_tree.is_some())?;
     }
     let process = spec.process().as_ref().expect("validated: process exists");
     // A session of our own: the caller's terminal, if our stdio is one, is

@@ -782,7 +782,7 @@ pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> R<()> {
 
 /// After pivot_root: masked and read-only paths, read-only rootfs, and the
 /// final propagation of "/".
-pub fn finish(spec: &Spec) -> R<()> {
+pub fn finish(spec: &Spec, skip_unopenable: bool) -> R<()> {
     let root = rustix::fs::open(
         "/",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -800,7 +800,7 @@ pub fn finish(spec: &Spec) -> R<()> {
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or_default();
     if !masked.is_empty() {
-        mask_paths(&root, masked)?;
+        mask_paths(&root, masked, skip_unopenable)?;
     }
     for p in linux
         .and_then(|l| l.readonly_paths().as_deref())
@@ -846,7 +846,37 @@ fn rel_fd_path(fd: &impl AsRawFd) -> String {
     fd.as_raw_fd().to_string()
 }
 
-fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
+/// Whether nothing in this user namespace can open `fd` (a file of proc or
+/// sysfs, which have no ACLs): its root, with every capability of the
+/// namespace, is refused reading and writing (and, for a directory,
+/// searching) with EACCES. A capability overrides permissions only for
+/// files whose owner and group the namespace maps, so that refusal means
+/// the owner and group are unmapped (no process here is either) and the
+/// "other" bits deny: /proc/kmsg, /proc/kpage*, /proc/timer_list (0400
+/// host root), /sys/kernel/debug (0700). Masking those costs a mount each
+/// and hides nothing the tenant could reach.
+fn unopenable(fd: &OwnedFd, dir: bool) -> bool {
+    let Ok(fs) = rustix::fs::fstatfs(fd) else {
+        return false;
+    };
+    if fs.f_type != libc::PROC_SUPER_MAGIC && fs.f_type != libc::SYSFS_MAGIC {
+        return false;
+    }
+    // Through its magic link in the verified /proc/self/fd we stand in.
+    let link = rel_fd_path(fd);
+    let denied = |a: rustix::fs::Access| {
+        rustix::fs::accessat(
+            rustix::fs::CWD,
+            link.as_str(),
+            a,
+            rustix::fs::AtFlags::EACCESS,
+        ) == Err(rustix::io::Errno::ACCESS)
+    };
+    use rustix::fs::Access;
+    denied(Access::READ_OK) && denied(Access::WRITE_OK) && (!dir || denied(Access::EXEC_OK))
+}
+
+fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool) -> R<()> {
     // The /dev/null we bind over masked files must be the real one, not
     // something the image put there (CVE-2025-31133).
     let null = resolve(root, Path::new("/dev/null"), true).at("resolve", "/dev/null")?;
@@ -867,8 +897,12 @@ fn mask_paths(root: &OwnedFd, masked: &[String]) -> R<()> {
             Err(e) => return Err(Fail::new("resolve masked path", p, e.raw_os_error())),
         };
         let st = rustix::fs::fstat(&fd).at("stat masked path", p)?;
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        if skip_unopenable && unopenable(&fd, is_dir) {
+            continue;
+        }
         let t = rel_fd_path(&fd);
-        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        if is_dir {
             mount(
                 Some("tmpfs"),
                 t.as_str(),
