@@ -6,7 +6,7 @@
 #   bash bench/run.sh --only density   # just some benchmarks (run,split,rss,syscall,hyperfine,density): medians printed, results.json in a tmp dir
 #
 # Installs what is missing (Debian packages), builds moat the way it ships
-# (scripts/build.sh: static, lld, function order) if that binary is missing,
+# (scripts/build.sh: static, lld, function order; a no-op when up to date),
 # then runs bench/harness.py. MOAT=PATH benchmarks another moat binary. Other options are passed
 # to the harness (--out DIR, --moat PATH, --samples N, --containers N).
 set -euo pipefail
@@ -19,8 +19,8 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 want=(python3 hyperfine crun runc busybox-static time strace gcc libc6-dev binutils util-linux
   golang-github-containers-common)
 [ "$quick" = 1 ] || want+=(python3-matplotlib)
-moat=${MOAT:-target/x86_64-unknown-linux-gnu/release/moat}
-if [ ! -x "$moat" ]; then want+=(libseccomp-dev pkg-config); fi
+moat=${MOAT:-}
+if [ -z "$moat" ]; then want+=(libseccomp-dev pkg-config); fi
 for p in "${want[@]}"; do have "$p" || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "bench: installing ${need[*]}" >&2
@@ -29,7 +29,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ ! -x "$moat" ]; then
+# Always (re)built unless MOAT names a binary: cargo does nothing when it is
+# fresh, and a stale binary would measure old code.
+if [ -z "$moat" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
   command -v cargo >/dev/null || apt-get install -y -qq cargo rustc >/dev/null
   echo "bench: building moat (scripts/build.sh)" >&2
