@@ -17,17 +17,16 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
-use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::{Context, Error, Result};
 use crate::ops::Loaded;
 use crate::state::{Status, Store};
 use crate::sync::{self, Msg};
-use crate::tty::{copy_winsize, drain, RawTerminal};
+use crate::tty::{copy_winsize, drain, relay_once, status_code, RawTerminal};
 
 /// The flags of `exec`.
 #[derive(Debug, Clone, Default)]
@@ -589,17 +588,8 @@ fn connect_console(p: &Path) -> Result<OwnedFd> {
     Ok(sock)
 }
 
-fn status_code(s: WaitStatus) -> Option<i32> {
-    match s {
-        WaitStatus::Exited(_, c) => Some(c),
-        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
-        _ => None,
-    }
-}
-
 /// Forward signals to the process, relay its pty, return its status.
 fn wait_loop(pid: i32, sfd: &SignalFd, pty: Option<&OwnedFd>) -> Result<i32> {
-    let stdin = std::io::stdin();
     let mut stdin_open = pty.is_some();
     let mut buf = [0u8; 8192];
     if let Some(m) = pty {
@@ -616,51 +606,14 @@ fn wait_loop(pid: i32, sfd: &SignalFd, pty: Option<&OwnedFd>) -> Result<i32> {
                 return Ok(c);
             }
         }
-        let mut fds = vec![PollFd::new(sfd, PollFlags::IN)];
-        if let Some(m) = pty {
-            fds.push(PollFd::new(m, PollFlags::IN));
-            if stdin_open {
-                fds.push(PollFd::new(&stdin, PollFlags::IN));
-            }
-        }
-        match poll(&mut fds, None) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e).at("poll", "signals"),
-            Ok(_) => {}
-        }
-        let sig_ready = !fds[0].revents().is_empty();
-        let master_ready = fds.get(1).is_some_and(|f| !f.revents().is_empty());
-        let stdin_ready = fds.get(2).is_some_and(|f| !f.revents().is_empty());
-        drop(fds);
-        if master_ready {
-            let m = pty.expect("pty");
-            match rustix::io::read(m, &mut buf) {
-                Ok(0) | Err(_) => {}
-                Ok(n) => {
-                    let _ = rustix::io::write(std::io::stdout(), &buf[..n]);
+        match relay_once(sfd, pty, &mut stdin_open, &mut buf)? {
+            // SIGCHLD: reaped at the top of the loop.
+            None | Some(libc::SIGCHLD) => {}
+            Some(libc::SIGWINCH) if pty.is_some() => copy_winsize(pty.expect("pty")),
+            Some(sig) => {
+                if let Ok(s) = Signal::try_from(sig) {
+                    let _ = nix::sys::signal::kill(child, s);
                 }
-            }
-        }
-        if stdin_ready {
-            let m = pty.expect("pty");
-            match rustix::io::read(&stdin, &mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    let _ = rustix::io::write(m, &buf[..n]);
-                }
-            }
-        }
-        if sig_ready {
-            let Ok(Some(si)) = sfd.read_signal() else {
-                continue;
-            };
-            let sig = si.ssi_signo as i32;
-            if sig == libc::SIGCHLD {
-                continue; // reaped at the top of the loop
-            } else if sig == libc::SIGWINCH && pty.is_some() {
-                copy_winsize(pty.expect("pty"));
-            } else if let Ok(s) = Signal::try_from(sig) {
-                let _ = nix::sys::signal::kill(child, s);
             }
         }
     }

@@ -7,12 +7,11 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use rustix::event::{poll, PollFd, PollFlags};
 
 use crate::create::{create, CreateOpts};
 use crate::error::{Context, Error, Result};
 use crate::state::Store;
-use crate::tty::{copy_winsize, drain, RawTerminal};
+use crate::tty::{copy_winsize, drain, relay_once, status_code, RawTerminal};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOpts {
@@ -72,84 +71,37 @@ pub fn run(store: &Store, o: &RunOpts) -> Result<i32> {
     Ok(code)
 }
 
-fn status_code(s: WaitStatus) -> Option<i32> {
-    match s {
-        WaitStatus::Exited(_, c) => Some(c),
-        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
-        _ => None,
-    }
-}
-
 fn wait_loop(pid: i32, sfd: &SignalFd, pty: Option<&OwnedFd>) -> Result<i32> {
-    let stdin = std::io::stdin();
     let mut stdin_open = pty.is_some();
     let mut buf = [0u8; 8192];
     if let Some(m) = pty {
         copy_winsize(m);
     }
     loop {
-        let mut fds = vec![PollFd::new(sfd, PollFlags::IN)];
-        if let Some(m) = pty {
-            fds.push(PollFd::new(m, PollFlags::IN));
-            if stdin_open {
-                fds.push(PollFd::new(&stdin, PollFlags::IN));
-            }
-        }
-        match poll(&mut fds, None) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e).at("poll", "signals"),
-            Ok(_) => {}
-        }
-        let sig_ready = !fds[0].revents().is_empty();
-        let master_ready = fds.get(1).is_some_and(|f| !f.revents().is_empty());
-        let stdin_ready = fds.get(2).is_some_and(|f| !f.revents().is_empty());
-        drop(fds);
-        if master_ready {
-            let m = pty.expect("pty");
-            match rustix::io::read(m, &mut buf) {
-                Ok(0) | Err(rustix::io::Errno::IO) => {}
-                Ok(n) => {
-                    let _ = rustix::io::write(std::io::stdout(), &buf[..n]);
-                }
-                Err(_) => {}
-            }
-        }
-        if stdin_ready {
-            let m = pty.expect("pty");
-            match rustix::io::read(&stdin, &mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    let _ = rustix::io::write(m, &buf[..n]);
-                }
-            }
-        }
-        if sig_ready {
-            let Ok(Some(si)) = sfd.read_signal() else {
-                continue;
-            };
-            let sig = si.ssi_signo as i32;
-            if sig == libc::SIGCHLD {
-                // Reap everything (we are a subreaper); stop when the init is gone.
-                loop {
-                    match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                        Ok(WaitStatus::StillAlive) | Err(_) => break,
-                        Ok(s) => {
-                            if s.pid() == Some(Pid::from_raw(pid)) {
-                                if let Some(c) = status_code(s) {
-                                    if let Some(m) = pty {
-                                        drain(m, &mut buf);
-                                    }
-                                    return Ok(c);
+        let Some(sig) = relay_once(sfd, pty, &mut stdin_open, &mut buf)? else {
+            continue;
+        };
+        if sig == libc::SIGCHLD {
+            // Reap everything (we are a subreaper); stop when the init is gone.
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(s) => {
+                        if s.pid() == Some(Pid::from_raw(pid)) {
+                            if let Some(c) = status_code(s) {
+                                if let Some(m) = pty {
+                                    drain(m, &mut buf);
                                 }
+                                return Ok(c);
                             }
                         }
                     }
                 }
-            } else if sig == libc::SIGWINCH && pty.is_some() {
-                copy_winsize(pty.expect("pty"));
-            } else if let Ok(s) = Signal::try_from(sig) {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), s);
             }
+        } else if sig == libc::SIGWINCH && pty.is_some() {
+            copy_winsize(pty.expect("pty"));
+        } else if let Ok(s) = Signal::try_from(sig) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), s);
         }
     }
 }
