@@ -78,7 +78,7 @@ fn version_line() -> &'static str {
             .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
             .unwrap_or_else(|_| "unknown".into());
         format!(
-            "moat-seccomp-cache v1\nmoat {}\nlibseccomp {}\narch {}\n",
+            "moat-seccomp-cache v2\nmoat {}\nlibseccomp {}\narch {}\n",
             env!("CARGO_PKG_VERSION"),
             lib,
             std::env::consts::ARCH

@@ -14,13 +14,14 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod compact;
 mod compile;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub use cache::{cache_key, compile_cached};
-pub use compile::compile;
+pub use compile::{compile, compile_compact, compile_libseccomp, Unsupported};
 
 /// Filter flags [`Program::flags`] may carry (values of the kernel's
 /// `SECCOMP_FILTER_FLAG_*`).
