@@ -346,14 +346,26 @@ struct Tree {
     entries: BTreeMap<u32, Entry>,
 }
 
+/// Where the number search sends a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leaf {
+    Ret(u32),
+    /// The argument checks of this syscall number.
+    Check(u32),
+}
+
 /// What the number search decides for a range of numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
-    Ret(u32),
+    Is(Leaf),
     /// Decided by a `jeq` before the search: the search may give it any
     /// outcome.
     DontCare,
 }
+
+/// At most this many `jeq`s before the search (each costs every syscall
+/// that reaches the search one instruction at run time).
+const MAX_PRECHECKS: usize = 8;
 
 impl Tree {
     /// Add `rule` for `nr`; unsupported when it conflicts with what is there
@@ -399,75 +411,82 @@ impl Tree {
     /// rets. `extra`: a range `(first, last, ret)` of numbers with no rule
     /// that do not get the default action.
     fn emit(&self, asm: &mut Asm, default: u32, extra: Option<(u32, u32, u32)>) {
-        let outcome_of = |nr: u32| match self.entries.get(&nr) {
-            Some(Entry::Always(r)) => *r,
-            // Only for neighbours: an argument check is not a plain outcome.
-            Some(Entry::AnyOf { .. }) => u32::MAX,
+        let leaf_of = |nr: u32| match self.entries.get(&nr) {
+            Some(Entry::Always(r)) => Leaf::Ret(*r),
+            Some(Entry::AnyOf { .. }) => Leaf::Check(nr),
             None => match extra {
-                Some((lo, hi, r)) if (lo..=hi).contains(&nr) => r,
-                _ => default,
+                Some((lo, hi, r)) if (lo..=hi).contains(&nr) => Leaf::Ret(r),
+                _ => Leaf::Ret(default),
             },
         };
-        // Numbers decided before the search: argument checks, and a single
-        // number whose outcome differs from its two (equal) neighbours: one
-        // jeq instead of two boundaries in the search.
-        let mut pre: Vec<u32> = Vec::new();
-        let mut items: Vec<(u32, u32, Outcome)> = Vec::new();
-        for (&nr, e) in &self.entries {
-            let isolated = match e {
-                Entry::AnyOf { .. } => true,
-                Entry::Always(r) => {
-                    nr > 0
-                        && nr < u32::MAX
-                        && outcome_of(nr - 1) == outcome_of(nr + 1)
-                        && outcome_of(nr - 1) != *r
-                        && !matches!(self.entries.get(&(nr - 1)), Some(Entry::AnyOf { .. }))
-                }
-            };
-            if isolated {
-                pre.push(nr);
-                items.push((nr, nr, Outcome::DontCare));
-            } else if let Entry::Always(r) = e {
-                items.push((nr, nr, Outcome::Ret(*r)));
-            }
-        }
+        // Numbers decided by a jeq before the search: argument checks first,
+        // then single numbers whose outcome differs from their two (equal)
+        // neighbours. One jeq each instead of two boundaries in the search.
+        let isolated = |nr: u32| {
+            nr > 0
+                && nr < u32::MAX
+                && leaf_of(nr - 1) == leaf_of(nr + 1)
+                && leaf_of(nr - 1) != leaf_of(nr)
+        };
+        let pre: Vec<u32> = (self.entries.iter())
+            .filter(|(_, e)| matches!(e, Entry::AnyOf { .. }))
+            .map(|(nr, _)| *nr)
+            .chain(
+                (self.entries.iter())
+                    .filter(|(nr, e)| matches!(e, Entry::Always(_)) && isolated(**nr))
+                    .map(|(nr, _)| *nr),
+            )
+            .take(MAX_PRECHECKS)
+            .collect();
+        let mut items: Vec<(u32, u32, Outcome)> = (self.entries.keys())
+            .map(|&nr| {
+                let o = if pre.contains(&nr) {
+                    Outcome::DontCare
+                } else {
+                    Outcome::Is(leaf_of(nr))
+                };
+                (nr, nr, o)
+            })
+            .collect();
         if let Some((lo, hi, r)) = extra {
             // No rule is in this range on x86_64 (numbers with the x32 bit
             // only exist on x32).
             debug_assert!(self.entries.range(lo..=hi).next().is_none());
-            items.push((lo, hi, Outcome::Ret(r)));
+            items.push((lo, hi, Outcome::Is(Leaf::Ret(r))));
             items.sort_by_key(|i| i.0);
         }
-        let segments = segments(&items, default);
+        let segments = segments(&items, Leaf::Ret(default));
 
         let mut rets: BTreeMap<u32, Label> = BTreeMap::new();
-        let mut ret_label = |asm: &mut Asm, r: u32| *rets.entry(r).or_insert_with(|| asm.label());
+        let mut checks: BTreeMap<u32, Label> = BTreeMap::new();
+        let mut label_of = |asm: &mut Asm, leaf: Leaf| match leaf {
+            Leaf::Ret(r) => *rets.entry(r).or_insert_with(|| asm.label()),
+            Leaf::Check(nr) => *checks.entry(nr).or_insert_with(|| asm.label()),
+        };
         asm.ld(OFF_NR);
-        let mut checks = Vec::new();
-        for nr in pre {
-            let target = match &self.entries[&nr] {
-                Entry::Always(r) => ret_label(asm, *r),
-                Entry::AnyOf { .. } => {
-                    let l = asm.label();
-                    checks.push((nr, l));
-                    l
-                }
-            };
+        for &nr in &pre {
+            let target = label_of(asm, leaf_of(nr));
             let next = asm.label();
             asm.jeq(nr, target, next);
             asm.place(next);
         }
-        // Leaves of the search are jumps to the rets.
-        let leaves: Vec<Label> = segments.iter().map(|s| ret_label(asm, s.1)).collect();
+        let leaves: Vec<Label> = segments.iter().map(|s| label_of(asm, s.1)).collect();
         search(asm, &segments, &leaves, 0, segments.len() - 1);
-        let fail = ret_label(asm, default);
-        for (nr, l) in checks {
-            let Entry::AnyOf { ret, conds, wide } = &self.entries[&nr] else {
-                unreachable!("only argument checks are queued");
-            };
-            let ok = ret_label(asm, *ret);
+        let fail = label_of(asm, Leaf::Ret(default));
+        let mut blocks = Vec::new();
+        for (nr, e) in &self.entries {
+            if let Entry::AnyOf { ret, conds, wide } = e {
+                blocks.push((
+                    label_of(asm, Leaf::Check(*nr)),
+                    label_of(asm, Leaf::Ret(*ret)),
+                    conds,
+                    *wide,
+                ));
+            }
+        }
+        for (l, ok, conds, wide) in blocks {
             asm.place(l);
-            emit_conds(asm, conds, *wide, ok, fail);
+            emit_conds(asm, conds, wide, ok, fail);
         }
         for (r, l) in rets {
             asm.place(l);
@@ -476,12 +495,12 @@ impl Tree {
     }
 }
 
-/// Sorted, disjoint `(first, last, outcome)` items -> the starts and rets of
-/// the maximal ranges covering all of u32 (gaps get `default`; a DontCare
+/// Sorted, disjoint `(first, last, outcome)` items -> the starts and leaves
+/// of the maximal ranges covering all of u32 (gaps get `default`; a DontCare
 /// number extends whatever range precedes it).
-fn segments(items: &[(u32, u32, Outcome)], default: u32) -> Vec<(u32, u32)> {
-    let mut segs: Vec<(u32, u32)> = vec![(0, default)];
-    let push = |segs: &mut Vec<(u32, u32)>, start: u32, r: u32| {
+fn segments(items: &[(u32, u32, Outcome)], default: Leaf) -> Vec<(u32, Leaf)> {
+    let mut segs: Vec<(u32, Leaf)> = vec![(0, default)];
+    let push = |segs: &mut Vec<(u32, Leaf)>, start: u32, r: Leaf| {
         let last = segs.last_mut().expect("never empty");
         if last.1 == r {
             return;
@@ -500,7 +519,7 @@ fn segments(items: &[(u32, u32, Outcome)], default: u32) -> Vec<(u32, u32)> {
         if u64::from(first) > next {
             push(&mut segs, next as u32, default);
         }
-        if let Outcome::Ret(r) = o {
+        if let Outcome::Is(r) = o {
             push(&mut segs, first, r);
         }
         next = u64::from(last) + 1;
@@ -513,9 +532,24 @@ fn segments(items: &[(u32, u32, Outcome)], default: u32) -> Vec<(u32, u32)> {
 
 /// Balanced binary search over `segs[lo..=hi]`, jumping to `leaves[i]` for
 /// the segment holding the number in A.
-fn search(asm: &mut Asm, segs: &[(u32, u32)], leaves: &[Label], lo: usize, hi: usize) {
+fn search(asm: &mut Asm, segs: &[(u32, Leaf)], leaves: &[Label], lo: usize, hi: usize) {
     if lo == hi {
         asm.ja(leaves[lo]);
+        return;
+    }
+    if let Some((background, listed)) = as_list(segs, lo, hi) {
+        // jeq per listed number, the last one falling to the background.
+        for (n, &i) in listed.iter().enumerate() {
+            let miss = if n + 1 == listed.len() {
+                leaves[background]
+            } else {
+                asm.label()
+            };
+            asm.jeq(segs[i].0, leaves[i], miss);
+            if n + 1 < listed.len() {
+                asm.place(miss);
+            }
+        }
         return;
     }
     let target = |asm: &mut Asm, lo: usize, hi: usize| {
@@ -537,6 +571,28 @@ fn search(asm: &mut Asm, segs: &[(u32, u32)], leaves: &[Label], lo: usize, hi: u
         asm.place(above);
         search(asm, segs, leaves, mid, hi);
     }
+}
+
+/// At most this many `jeq`s in a list at the bottom of the search.
+const MAX_LIST: usize = 4;
+
+/// `segs[lo..=hi]` as a background segment plus a short list of single
+/// numbers that differ from it, when that is smaller than a search (a run of
+/// isolated numbers costs one jeq each instead of two jge).
+fn as_list(segs: &[(u32, Leaf)], lo: usize, hi: usize) -> Option<(usize, Vec<usize>)> {
+    let single = |i: usize| match segs.get(i + 1) {
+        Some(next) => next.0 == segs[i].0 + 1,
+        None => segs[i].0 == u32::MAX,
+    };
+    // The background: the leaf of every segment wider than one number.
+    let background = (lo..=hi).find(|&i| !single(i)).unwrap_or(hi);
+    let bg = segs[background].1;
+    if (lo..=hi).any(|i| !single(i) && segs[i].1 != bg) {
+        return None;
+    }
+    let listed: Vec<usize> = (lo..=hi).filter(|&i| segs[i].1 != bg).collect();
+    (!listed.is_empty() && listed.len() <= MAX_LIST && listed.len() < hi - lo)
+        .then_some((background, listed))
 }
 
 /// Jump to `ok` when any of `conds` holds, else to `fail`. Equality tests
