@@ -735,45 +735,78 @@ impl Asm {
     /// The program's bytes; `None` if a label was never placed or a jump
     /// goes backwards (bugs here: the caller then falls back to libseccomp).
     fn assemble(mut self) -> Option<Vec<u8>> {
-        // Insert trampolines until every conditional jump fits in 8 bits.
-        // A trampoline goes right after its jump: nothing falls through a
-        // jump, so this changes no other path.
-        'fix: loop {
+        // Until every conditional jump fits in 8 bits: take the first jump
+        // with a far branch and send that branch to an instruction in reach
+        // that does what its target does (a `ret` of the same value, a `ja`
+        // to it), else to a new one of those. The new one goes after an
+        // instruction that does not fall through (so no other path changes),
+        // up to TRAMPOLINE_AHEAD instructions on, where the jumps that
+        // follow can share it; the slack left absorbs the trampolines
+        // inserted before it later. Gives up (None) if that does not settle.
+        const TRAMPOLINE_AHEAD: usize = 200;
+        for _ in 0..10_000 {
             let pos = self.positions();
-            let mut pc = 0;
-            for idx in 0..self.insns.len() {
-                match self.insns[idx] {
-                    Insn::Place(_) => continue,
-                    Insn::Jump { code, k, jt, jf } => {
-                        let far = |l: Label| pos[l.0].is_some_and(|at| at > pc + 1 + 255);
-                        if far(jt) || far(jf) {
-                            let mut patch = Vec::new();
-                            let (mut t, mut f) = (jt, jf);
-                            for (orig, slot) in [(jt, &mut t), (jf, &mut f)] {
-                                if far(orig) {
-                                    let l = self.label();
-                                    patch.push(Insn::Place(l));
-                                    patch.push(Insn::Ja(orig));
-                                    *slot = l;
-                                }
-                            }
-                            self.insns[idx] = Insn::Jump {
-                                code,
-                                k,
-                                jt: t,
-                                jf: f,
-                            };
-                            self.insns.splice(idx + 1..idx + 1, patch);
-                            continue 'fix;
-                        }
-                    }
-                    _ => {}
+            let index_of: Vec<usize> = (self.insns.iter().enumerate())
+                .filter(|(_, i)| !matches!(i, Insn::Place(_)))
+                .map(|(n, _)| n)
+                .collect();
+            let far = |pc: usize, l: Label| pos[l.0].is_some_and(|at| at > pc + 1 + 255);
+            let first = (0..index_of.len()).find(|&pc| match self.insns[index_of[pc]] {
+                Insn::Jump { jt, jf, .. } => far(pc, jt) || far(pc, jf),
+                _ => false,
+            });
+            let Some(pc) = first else {
+                return self.encode();
+            };
+            let idx = index_of[pc];
+            let Insn::Jump { code, k, jt, jf } = self.insns[idx] else {
+                return None;
+            };
+            let orig = if far(pc, jt) { jt } else { jf };
+            let target_pc = pos[orig.0]?;
+            let target = self.insns[index_of[target_pc]];
+            let same = |i: &Insn| match (target, i) {
+                (Insn::Ret(a), Insn::Ret(b)) => a == *b,
+                (_, Insn::Ja(l)) => pos[l.0] == Some(target_pc),
+                _ => false,
+            };
+            let found = (pc + 1..=pc + 256)
+                .find(|&p| same(&self.insns[index_of[p]]))
+                .map(|p| index_of[p]);
+            let l = self.label();
+            match found {
+                Some(at) => self.insns.insert(at, Insn::Place(l)),
+                None => {
+                    let tramp = match target {
+                        Insn::Ret(r) => Insn::Ret(r),
+                        _ => Insn::Ja(orig),
+                    };
+                    let after = (pc..=pc + TRAMPOLINE_AHEAD)
+                        .rev()
+                        .find(|&p| {
+                            matches!(
+                                self.insns[index_of[p]],
+                                Insn::Jump { .. } | Insn::Ja(_) | Insn::Ret(_)
+                            )
+                        })
+                        .map_or(idx, |p| index_of[p]);
+                    self.insns
+                        .splice(after + 1..after + 1, [Insn::Place(l), tramp]);
                 }
-                pc += 1;
             }
-            break;
+            let (jt, jf) = if orig == jt && far(pc, jt) {
+                (l, jf)
+            } else {
+                (jt, l)
+            };
+            self.insns[idx] = Insn::Jump { code, k, jt, jf };
         }
+        None
+    }
 
+    /// The instructions as `struct sock_filter`s; `None` for a jump to a
+    /// label never placed, backwards or too far.
+    fn encode(&self) -> Option<Vec<u8>> {
         let pos = self.positions();
         let mut out = Vec::with_capacity(self.insns.len() * 8);
         let mut put = |code: u16, jt: u8, jf: u8, k: u32| {

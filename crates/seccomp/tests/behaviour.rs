@@ -227,6 +227,44 @@ fn argument_filters() {
     assert_eq!(st.code(), Some(0), "{st:?}");
 }
 
+/// moat's default profile, compiled by the compact compiler, loads and
+/// decides as intended: allowed calls pass, socket(AF_VSOCK) and other
+/// personalities are refused with EPERM.
+#[test]
+fn compact_default_profile_loads() {
+    let st = in_child("compact_default_profile_loads", || {
+        use nix::sys::personality::{self, Persona};
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        let s = moat_spec::floor::default_profile();
+        let p = compile(&s).unwrap();
+        if moat_seccomp::compile_compact(&s).as_ref() != Ok(&p) {
+            eprintln!("compile() did not use the compact compiler");
+            return 199;
+        }
+        let pid = std::process::id();
+        load(&p);
+        let s = |af, ty| errno(socket(af, ty, SockFlag::SOCK_CLOEXEC, None));
+        let observed = [
+            i32::from(nix::unistd::getpid().as_raw() as u32 != pid),
+            getcwd_errno(),
+            s(AddressFamily::Unix, SockType::Stream),
+            s(AddressFamily::Inet, SockType::Datagram),
+            s(AddressFamily::Vsock, SockType::Stream),
+            errno(personality::get()),
+            errno(personality::set(Persona::ADDR_NO_RANDOMIZE)),
+        ];
+        let expected = [0, 0, 0, 0, 1, 0, 1];
+        match observed.iter().zip(expected).position(|(o, e)| *o != e) {
+            None => 0,
+            Some(i) => {
+                eprintln!("check {i}: observed {observed:?}, expected {expected:?}");
+                200 + i as i32
+            }
+        }
+    });
+    assert_eq!(st.code(), Some(0), "{st:?}");
+}
+
 #[test]
 fn default_errno_with_allow_list() {
     let st = in_child("default_errno_with_allow_list", || {
