@@ -10,10 +10,12 @@
 //! ```text
 //! ld arch; jeq AUDIT_ARCH_X86_64 / AUDIT_ARCH_I386 ... else ret KILL_THREAD
 //! per arch:  ld nr
-//!            jeq <nr with argument checks, or an isolated action> -> its block
 //!            balanced binary search (jge) over the sorted ranges of numbers
-//!              that share an outcome; leaves jump to shared ret instructions
+//!              that share an outcome (a short jeq list where that is
+//!              smaller); leaves jump to a shared ret or to the syscall's
+//!              argument checks
 //!            argument-check blocks, then one ret per distinct action
+//! far jumps (> 255 instructions) go through a copy of the ret or a ja
 //! ```
 //!
 //! It replicates libseccomp 2.5's decisions, including the ones that are not
@@ -354,19 +356,6 @@ enum Leaf {
     Check(u32),
 }
 
-/// What the number search decides for a range of numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
-    Is(Leaf),
-    /// Decided by a `jeq` before the search: the search may give it any
-    /// outcome.
-    DontCare,
-}
-
-/// At most this many `jeq`s before the search (each costs every syscall
-/// that reaches the search one instruction at run time).
-const MAX_PRECHECKS: usize = 8;
-
 impl Tree {
     /// Add `rule` for `nr`; unsupported when it conflicts with what is there
     /// (libseccomp's priorities between such rules are not replicated).
@@ -407,8 +396,7 @@ impl Tree {
         Ok(())
     }
 
-    /// Emit `ld nr`, the pre-checks, the search, the argument checks and the
-    /// rets. `extra`: a range `(first, last, ret)` of numbers with no rule
+    /// Emit `ld nr`, the search, the argument checks and the rets. `extra`: a range `(first, last, ret)` of numbers with no rule
     /// that do not get the default action.
     fn emit(&self, asm: &mut Asm, default: u32, extra: Option<(u32, u32, u32)>) {
         let leaf_of = |nr: u32| match self.entries.get(&nr) {
@@ -419,40 +407,17 @@ impl Tree {
                 _ => Leaf::Ret(default),
             },
         };
-        // Numbers decided by a jeq before the search: argument checks first,
-        // then single numbers whose outcome differs from their two (equal)
-        // neighbours. One jeq each instead of two boundaries in the search.
-        let isolated = |nr: u32| {
-            nr > 0
-                && nr < u32::MAX
-                && leaf_of(nr - 1) == leaf_of(nr + 1)
-                && leaf_of(nr - 1) != leaf_of(nr)
-        };
-        let pre: Vec<u32> = (self.entries.iter())
-            .filter(|(_, e)| matches!(e, Entry::AnyOf { .. }))
-            .map(|(nr, _)| *nr)
-            .chain(
-                (self.entries.iter())
-                    .filter(|(nr, e)| matches!(e, Entry::Always(_)) && isolated(**nr))
-                    .map(|(nr, _)| *nr),
-            )
-            .take(MAX_PRECHECKS)
-            .collect();
-        let mut items: Vec<(u32, u32, Outcome)> = (self.entries.keys())
-            .map(|&nr| {
-                let o = if pre.contains(&nr) {
-                    Outcome::DontCare
-                } else {
-                    Outcome::Is(leaf_of(nr))
-                };
-                (nr, nr, o)
-            })
+        // Argument checks are leaves of the search like the rets: a jeq per
+        // such syscall before the search would be one instruction smaller
+        // (no boundaries around it) but cost every syscall one more step.
+        let mut items: Vec<(u32, u32, Leaf)> = (self.entries.keys())
+            .map(|&nr| (nr, nr, leaf_of(nr)))
             .collect();
         if let Some((lo, hi, r)) = extra {
             // No rule is in this range on x86_64 (numbers with the x32 bit
             // only exist on x32).
             debug_assert!(self.entries.range(lo..=hi).next().is_none());
-            items.push((lo, hi, Outcome::Is(Leaf::Ret(r))));
+            items.push((lo, hi, Leaf::Ret(r)));
             items.sort_by_key(|i| i.0);
         }
         let segments = segments(&items, Leaf::Ret(default));
@@ -464,12 +429,6 @@ impl Tree {
             Leaf::Check(nr) => *checks.entry(nr).or_insert_with(|| asm.label()),
         };
         asm.ld(OFF_NR);
-        for &nr in &pre {
-            let target = label_of(asm, leaf_of(nr));
-            let next = asm.label();
-            asm.jeq(nr, target, next);
-            asm.place(next);
-        }
         let leaves: Vec<Label> = segments.iter().map(|s| label_of(asm, s.1)).collect();
         search(asm, &segments, &leaves, 0, segments.len() - 1);
         let fail = label_of(asm, Leaf::Ret(default));
@@ -495,13 +454,15 @@ impl Tree {
     }
 }
 
-/// Sorted, disjoint `(first, last, outcome)` items -> the starts and leaves
-/// of the maximal ranges covering all of u32 (gaps get `default`; a DontCare
-/// number extends whatever range precedes it).
-fn segments(items: &[(u32, u32, Outcome)], default: Leaf) -> Vec<(u32, Leaf)> {
+/// Sorted, disjoint `(first, last, leaf)` items -> the starts and leaves of
+/// the maximal ranges covering all of u32 (gaps get `default`).
+fn segments(items: &[(u32, u32, Leaf)], default: Leaf) -> Vec<(u32, Leaf)> {
     let mut segs: Vec<(u32, Leaf)> = vec![(0, default)];
     let push = |segs: &mut Vec<(u32, Leaf)>, start: u32, r: Leaf| {
-        let last = segs.last_mut().expect("never empty");
+        let Some(last) = segs.last_mut() else {
+            segs.push((start, r));
+            return;
+        };
         if last.1 == r {
             return;
         }
@@ -515,13 +476,11 @@ fn segments(items: &[(u32, u32, Outcome)], default: Leaf) -> Vec<(u32, Leaf)> {
         segs.push((start, r));
     };
     let mut next: u64 = 0;
-    for &(first, last, o) in items {
+    for &(first, last, leaf) in items {
         if u64::from(first) > next {
             push(&mut segs, next as u32, default);
         }
-        if let Outcome::Is(r) = o {
-            push(&mut segs, first, r);
-        }
+        push(&mut segs, first, leaf);
         next = u64::from(last) + 1;
     }
     if next <= u64::from(u32::MAX) {

@@ -45,10 +45,18 @@ fn decode(p: &Program) -> Vec<Insn> {
         .collect()
 }
 
-/// A classic BPF interpreter for seccomp programs. Returns the program's
-/// return value and whether it loaded any argument word. Panics on an opcode
-/// it does not know, an out-of-range load or running off the end.
-fn run(prog: &[Insn], d: &Data) -> (u32, bool) {
+/// What one run of a program did.
+struct Outcome {
+    ret: u32,
+    /// Whether it loaded an argument word.
+    touched_args: bool,
+    /// Instructions executed.
+    steps: usize,
+}
+
+/// A classic BPF interpreter for seccomp programs. Panics on an opcode it
+/// does not know, an out-of-range load or running off the end.
+fn run(prog: &[Insn], d: &Data) -> Outcome {
     let mut touched_args = false;
     let mut word = |off: u32| -> u32 {
         assert!(off % 4 == 0, "unaligned load at offset {off}");
@@ -72,31 +80,45 @@ fn run(prog: &[Insn], d: &Data) -> (u32, bool) {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];
     let mut pc = 0usize;
+    let mut steps = 0;
     loop {
+        steps += 1;
         let i = *prog
             .get(pc)
             .unwrap_or_else(|| panic!("ran off the end of the program at {pc}"));
         pc += 1;
         let cond = |c: bool| if c { i.jt as usize } else { i.jf as usize };
         match i.code {
-            0x20 => a = word(i.k),              // ld [k]
-            0x00 => a = i.k,                    // ld #k
-            0x01 => x = i.k,                    // ldx #k
-            0x60 => a = mem[i.k as usize],      // ld M[k]
-            0x61 => x = mem[i.k as usize],      // ldx M[k]
-            0x02 => mem[i.k as usize] = a,      // st M[k]
-            0x03 => mem[i.k as usize] = x,      // stx M[k]
-            0x54 => a &= i.k,                   // and #k
-            0x44 => a |= i.k,                   // or #k
-            0x07 => x = a,                      // tax
-            0x87 => a = x,                      // txa
-            0x05 => pc += i.k as usize,         // ja
-            0x15 => pc += cond(a == i.k),       // jeq #k
-            0x25 => pc += cond(a > i.k),        // jgt #k
-            0x35 => pc += cond(a >= i.k),       // jge #k
-            0x45 => pc += cond(a & i.k != 0),   // jset #k
-            0x06 => return (i.k, touched_args), // ret #k
-            0x16 => return (a, touched_args),   // ret a
+            0x20 => a = word(i.k),            // ld [k]
+            0x00 => a = i.k,                  // ld #k
+            0x01 => x = i.k,                  // ldx #k
+            0x60 => a = mem[i.k as usize],    // ld M[k]
+            0x61 => x = mem[i.k as usize],    // ldx M[k]
+            0x02 => mem[i.k as usize] = a,    // st M[k]
+            0x03 => mem[i.k as usize] = x,    // stx M[k]
+            0x54 => a &= i.k,                 // and #k
+            0x44 => a |= i.k,                 // or #k
+            0x07 => x = a,                    // tax
+            0x87 => a = x,                    // txa
+            0x05 => pc += i.k as usize,       // ja
+            0x15 => pc += cond(a == i.k),     // jeq #k
+            0x25 => pc += cond(a > i.k),      // jgt #k
+            0x35 => pc += cond(a >= i.k),     // jge #k
+            0x45 => pc += cond(a & i.k != 0), // jset #k
+            0x06 => {
+                return Outcome {
+                    ret: i.k,
+                    touched_args,
+                    steps,
+                }
+            } // ret #k
+            0x16 => {
+                return Outcome {
+                    ret: a,
+                    touched_args,
+                    steps,
+                }
+            } // ret a
             c => panic!("unknown opcode {c:#06x} at {}", pc - 1),
         }
     }
@@ -224,6 +246,9 @@ fn assert_equivalent(name: &str, s: &LinuxSeccomp) -> (usize, usize) {
     let vectors = arg_vectors(&arg_values(s));
     let mut diffs = Vec::new();
     let mut checked = 0usize;
+    // Instructions run for the x86_64 syscalls 0..=450: (max, sum) for
+    // libseccomp's and the compact program.
+    let (mut l_steps, mut c_steps) = ((0, 0), (0, 0));
     for arch in [
         AUDIT_ARCH_X86_64,
         AUDIT_ARCH_I386,
@@ -237,15 +262,21 @@ fn assert_equivalent(name: &str, s: &LinuxSeccomp) -> (usize, usize) {
                 arch,
                 args: [0; 6],
             };
-            let (l, l_args) = run(&lp, &zero);
-            let (c, c_args) = run(&cp, &zero);
+            let (l, c) = (run(&lp, &zero), run(&cp, &zero));
             checked += 1;
-            if l != c {
-                diffs.push(format!("{zero:x?}: libseccomp {l:#x}, compact {c:#x}"));
+            if l.ret != c.ret {
+                diffs.push(format!(
+                    "{zero:x?}: libseccomp {:#x}, compact {:#x}",
+                    l.ret, c.ret
+                ));
+            }
+            if arch == AUDIT_ARCH_X86_64 && nr <= 450 {
+                l_steps = (l_steps.0.max(l.steps), l_steps.1 + l.steps);
+                c_steps = (c_steps.0.max(c.steps), c_steps.1 + c.steps);
             }
             // A program that did not look at the arguments takes the same
             // path whatever they are.
-            if !(l_args || c_args) {
+            if !(l.touched_args || c.touched_args) {
                 continue;
             }
             for args in &vectors {
@@ -253,8 +284,7 @@ fn assert_equivalent(name: &str, s: &LinuxSeccomp) -> (usize, usize) {
                     args: *args,
                     ..zero
                 };
-                let (l, _) = run(&lp, &d);
-                let (c, _) = run(&cp, &d);
+                let (l, c) = (run(&lp, &d).ret, run(&cp, &d).ret);
                 checked += 1;
                 if l != c {
                     diffs.push(format!("{d:x?}: libseccomp {l:#x}, compact {c:#x}"));
@@ -269,9 +299,14 @@ fn assert_equivalent(name: &str, s: &LinuxSeccomp) -> (usize, usize) {
         diffs[..diffs.len().min(20)].join("\n")
     );
     eprintln!(
-        "{name}: {checked} inputs agree; libseccomp {} instructions, compact {}",
+        "{name}: {checked} inputs agree; libseccomp {} instructions, compact {}; \
+         run per x86_64 syscall 0..=450: libseccomp max {} mean {:.1}, compact max {} mean {:.1}",
         lib.instructions(),
-        compact.instructions()
+        compact.instructions(),
+        l_steps.0,
+        l_steps.1 as f64 / 451.0,
+        c_steps.0,
+        c_steps.1 as f64 / 451.0,
     );
     (lib.instructions(), compact.instructions())
 }
