@@ -6,11 +6,15 @@
 //! moat create (parent, on the host)         container init (child)
 //!   compile_cached(&spec, cache_dir) ---->    [no_new_privs or CAP_SYS_ADMIN]
 //!     hit:  read <cache_dir>/<sha256>.bpf     program.load()  (just before execve)
-//!     miss: libseccomp -> BPF, write file       -> Some(listener fd) with NOTIFY
+//!     miss: compact compiler or libseccomp      -> Some(listener fd) with NOTIFY
+//!           -> BPF, write file
 //! ```
 //!
 //! Compiling docker's default profile with libseccomp costs ~11 ms; loading
-//! the result ~1 ms. The child never touches libseccomp.
+//! the result ~1 ms. The child never touches libseccomp. Profiles the compact
+//! compiler supports (moat's default: 306 instructions instead of 1199) do
+//! not go through libseccomp's filter at all; it is only asked for syscall
+//! numbers.
 #![forbid(unsafe_code)]
 
 mod cache;
