@@ -34,8 +34,9 @@
 //!
 //! Anything else (other architectures, LT/GT/... comparisons, ANDed
 //! conditions, NOTIFY, values wider than 32 bits, a syscall with rules of
-//! different actions, an invalid profile) returns `None`: the caller compiles
-//! with libseccomp, which also reports the errors.
+//! different actions, an invalid profile) is [`Unsupported`], with the
+//! reason: the caller compiles with libseccomp, which also reports the
+//! errors.
 
 use std::collections::{BTreeMap, HashMap};
 
