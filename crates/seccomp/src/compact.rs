@@ -141,7 +141,7 @@ pub fn compile_compact(s: &LinuxSeccomp) -> Result<Program, Unsupported> {
         return no("the native architecture is not x86_64");
     }
     let Some(default) = action_ret(s.default_action(), s.default_errno_ret()) else {
-        return no("default action NOTIFY or an errno wider than 16 bits");
+        return no("default action NOTIFY or an errno libseccomp refuses");
     };
 
     // The native arch is always in a libseccomp filter.
@@ -160,7 +160,7 @@ pub fn compile_compact(s: &LinuxSeccomp) -> Result<Program, Unsupported> {
         let names = r.names().join(",");
         let Some(ret) = action_ret(r.action(), r.errno_ret()) else {
             return no(format!(
-                "{names}: action NOTIFY or an errno wider than 16 bits"
+                "{names}: action NOTIFY or an errno libseccomp refuses"
             ));
         };
         let args = r.args().as_deref().unwrap_or(&[]);
@@ -306,15 +306,21 @@ pub fn compile_compact(s: &LinuxSeccomp) -> Result<Program, Unsupported> {
     })
 }
 
+/// libseccomp refuses `SCMP_ACT_ERRNO` data at or above this.
+const MAX_ERRNO: u16 = 4095;
+
 /// The `SECCOMP_RET_*` value of an action; `None` for NOTIFY (not supported
-/// here) and for an errno that does not fit (an error `compile` reports).
+/// here) and for an errno libseccomp refuses (>= MAX_ERRNO for ERRNO, wider
+/// than 16 bits for TRACE: an error `compile` reports).
 fn action_ret(action: LinuxSeccompAction, errno: Option<u32>) -> Option<u32> {
     let data = || u16::try_from(errno.unwrap_or(crate::compile::DEFAULT_ERRNO)).ok();
     Some(match action {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => RET_KILL_THREAD,
         LinuxSeccompAction::ScmpActKillProcess => RET_KILL_PROCESS,
         LinuxSeccompAction::ScmpActTrap => RET_TRAP,
-        LinuxSeccompAction::ScmpActErrno => RET_ERRNO | u32::from(data()?),
+        LinuxSeccompAction::ScmpActErrno => {
+            RET_ERRNO | u32::from(data().filter(|e| *e < MAX_ERRNO)?)
+        }
         LinuxSeccompAction::ScmpActTrace => RET_TRACE | u32::from(data()?),
         LinuxSeccompAction::ScmpActLog => RET_LOG,
         LinuxSeccompAction::ScmpActAllow => RET_ALLOW,

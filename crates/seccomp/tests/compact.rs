@@ -519,6 +519,18 @@ fn unsupported_profiles_fall_back_to_libseccomp() {
             json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000}]}),
         ),
+        // libseccomp refuses SCMP_ACT_ERRNO data >= MAX_ERRNO (4095): the
+        // profile must fail to compile, not run with the kernel's cap.
+        (
+            "rule errno 4095",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4095}]}),
+        ),
+        (
+            "default errno 65535",
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65535,
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ALLOW"}]}),
+        ),
     ];
     for (name, v) in cases {
         let s = profile(v);
