@@ -17,26 +17,32 @@ cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
 link=()
 gcc_ld="$(rustc --print sysroot)/lib/rustlib/$target/bin/gcc-ld"
+dir="${CARGO_TARGET_DIR:-$PWD/target}/order"
 if [ -x "$gcc_ld/ld.lld" ]; then
-    # The link map (mangled names) gives every function's address although
-    # the binary is stripped: scripts/order/gen.sh reads it.
-    link+=(-C link-arg=-fuse-ld=lld -C "link-arg=-B$gcc_ld" -C link-arg=-Wl,--no-demangle
-           -C "link-arg=-Wl,-Map=${CARGO_TARGET_DIR:-$PWD/target}/$target/release/moat.map")
+    mkdir -p "$dir"
+    link+=(-C link-arg=-fuse-ld=lld -C "link-arg=-B$gcc_ld" -C link-arg=-Wl,--no-demangle)
+    key=plain
     order=scripts/order/moat.order
     if [ -z "${MOAT_NO_ORDER:-}" ] && [ -s "$order" ]; then
         # The path carries the content's hash: a new order file changes the
         # flags, so cargo relinks.
-        dir="${CARGO_TARGET_DIR:-$PWD/target}/order"
-        mkdir -p "$dir"
-        copy="$dir/moat-$(sha256sum "$order" | cut -c1-16).order"
+        key=$(sha256sum "$order" | cut -c1-16)
+        copy="$dir/moat-$key.order"
         [ -f "$copy" ] || cp "$order" "$copy"
         link+=(-C "link-arg=-Wl,--symbol-ordering-file=$copy" -C link-arg=-Wl,--no-warn-symbol-ordering)
     fi
+    # The link map (mangled names) gives every function's address although
+    # the binary is stripped: scripts/order/gen.sh reads it. One map per set
+    # of flags: cargo keeps one artifact per set and, switching back, reuses
+    # it without linking, so a single map path would describe another build.
+    map="$dir/moat-$key.map"
+    link+=(-C "link-arg=-Wl,-Map=$map")
 else
     echo "build.sh: no lld in the Rust toolchain ($gcc_ld): linking without the function order" >&2
 fi
 RUSTFLAGS="-C target-feature=+crt-static" cargo rustc --release -p moat --bin moat --target "$target" "$@" -- "${link[@]}" >&2
 out="${CARGO_TARGET_DIR:-$PWD/target}/$target/release/moat"
+if [ -n "${map:-}" ]; then cp "$map" "$out.map"; fi
 # Say when the order file has gone stale (most names no longer in the build).
 if [ -n "${copy:-}" ] && [ -f "$out.map" ]; then
     awk 'NR == FNR { want[$1] = 1; n++; next }

@@ -5,11 +5,12 @@
 # large changes to the start path; bench/run.sh shows the peak RSS it buys.
 #
 # How: build moat as it ships (scripts/build.sh, which also writes lld's link
-# map: the binary itself is stripped), single-step it (steptrace.c, ptrace)
-# through each command, following its clone into the container's init until
-# the exec, and name every function that ran from the map. The build must be
+# map: the binary itself is stripped), run each command under bptrace.c
+# (ptrace, a one-shot breakpoint on every function start in the map),
+# following its clone into the container's init until the exec, and name
+# every function that ran from the map. The build must be
 # build.sh's own (same profile): symbol hashes differ between profiles.
-# Takes a few minutes (every instruction is a ptrace stop). Root only.
+# Takes seconds. Root only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/deps.sh gcc busybox-static python3
@@ -27,7 +28,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-gcc -O2 -Wall -o "$work/steptrace" scripts/order/steptrace.c
+gcc -O2 -Wall -o "$work/bptrace" scripts/order/bptrace.c
+python3 scripts/order/names.py --starts "$work/moat.map" >"$work/starts"
 
 b=$work/bundle
 mkdir -p "$b/rootfs/bin"
@@ -43,7 +45,9 @@ json.dump(c, open(sys.argv[1], "w"))
 PY
 n=0
 trace() { n=$((n + 1)); echo "gen.sh: trace $n: moat $*" >&2
-          "$work/steptrace" "$moat" --root "$root" "$@" >"$work/trace.$n" 2>/dev/null </dev/null; }
+          "$work/bptrace" "$work/starts" "$moat" --root "$root" "$@" >"$work/trace.$n" 2>"$work/err.$n" </dev/null ||
+          { cat "$work/err.$n" >&2; exit 1; }
+          tail -n1 "$work/err.$n" >&2; }
 cd "$b"
 # Warm the seccomp cache first: a start compiles no profile, it loads the
 # cached program, and that is the path to lay out.

@@ -1,11 +1,16 @@
-"""Map instruction offsets (steptrace output) to the names of the functions
+"""Map instruction offsets (bptrace output) to the names of the functions
 that contain them. Usage: names.py LINK_MAP TRACE... > moat.order
+names.py --starts LINK_MAP > starts prints every function's start offset,
+bptrace's breakpoints.
 LINK_MAP is lld's -Map output (with --no-demangle) of the traced binary, as
 scripts/build.sh writes it; for a static-pie binary, offsets from the load
 base are link addresses."""
 import bisect
 import sys
 
+starts_only = sys.argv[1] == "--starts"
+if starts_only:
+    del sys.argv[1]
 syms = []
 in_text = False
 for line in open(sys.argv[1]):
@@ -22,6 +27,10 @@ for line in open(sys.argv[1]):
             pass
 syms.sort()
 starts = [s[0] for s in syms]
+if starts_only:
+    for s in sorted(set(starts)):
+        print(f"{s:x}")
+    sys.exit(0)
 hit = set()
 for trace in sys.argv[2:]:
     for line in open(trace):
