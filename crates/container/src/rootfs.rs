@@ -890,6 +890,11 @@ fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool) -> R<()>
             libc::EPERM,
         ));
     }
+    // Every masked directory shows the same empty read-only tmpfs: the
+    // first gets a new one, the others a bind of it. A tmpfs each (runc,
+    // crun) costs a superblock, its root inode and its shrinker each, ~4
+    // KiB of kernel memory per directory and container (docs/perf.md).
+    let mut empty: Option<OwnedFd> = None;
     for p in masked {
         let fd = match resolve(root, Path::new(p), true) {
             Ok(fd) => fd,
@@ -902,7 +907,17 @@ fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool) -> R<()>
             continue;
         }
         let t = rel_fd_path(&fd);
-        if is_dir {
+        if let (true, Some(empty)) = (is_dir, &empty) {
+            // A bind keeps the read-only flag of its source.
+            mount(
+                Some(rel_fd_path(empty).as_str()),
+                t.as_str(),
+                NONE,
+                MsFlags::MS_BIND,
+                NONE,
+            )
+            .at("mask directory", p)?;
+        } else if is_dir {
             mount(
                 Some("tmpfs"),
                 t.as_str(),
@@ -911,6 +926,7 @@ fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool) -> R<()>
                 NONE,
             )
             .at("mask directory", p)?;
+            empty = Some(resolve(root, Path::new(p), true).at("resolve masked path", p)?);
         } else {
             mount(
                 Some(rel_fd_path(&null).as_str()),
