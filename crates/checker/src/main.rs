@@ -435,6 +435,7 @@ fn main() {
             .collect::<Vec<_>>()
             .into(),
     );
+    out.insert("net_links".into(), net_links());
     out.insert("stdio".into(), stdio());
     out.insert("sysctls".into(), Value::Object(sysctls));
     out.insert("probes".into(), Value::Object(probes));
@@ -459,6 +460,21 @@ fn main() {
 
     println!("{}", Value::Object(out));
     std::process::exit(exit_code);
+}
+
+/// Network interfaces and their flags (`{"lo": "0x9"}`; 0x1 is IFF_UP).
+fn net_links() -> Value {
+    let rd = match fs::read_dir("/sys/class/net") {
+        Ok(rd) => rd,
+        Err(e) => return json!({ "error": errno_name(&e) }),
+    };
+    let mut m = Map::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let flags = read_trim(&format!("/sys/class/net/{name}/flags"));
+        m.insert(name, flags);
+    }
+    Value::Object(m)
 }
 
 /// uid_map / gid_map lines with whitespace collapsed: ["0 1000 1", ...]

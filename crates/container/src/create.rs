@@ -172,6 +172,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     }
     let new_cgroupns = new.contains(CloneFlags::CLONE_NEWCGROUP);
     let new_time = new.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
+    let new_net = new.contains(CloneFlags::CLONE_NEWNET);
     let new_user = new.contains(CloneFlags::CLONE_NEWUSER);
     // The cgroup namespace is unshared by the init once it is in its cgroup,
     // the time namespace once its offsets are written.
@@ -246,10 +247,13 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     // The floor's user namespace: the parent makes /dev with its nodes (see
     // devtree.rs); it follows Go with the id-mapped trees. A config's own
     // user namespace gets runc's binds, as runc shows them.
-    let dev_tree = if slot.is_some() && new.contains(CloneFlags::CLONE_NEWUSER) {
-        crate::devtree::build(spec)?
+    let (dev_tree, unopenable) = if slot.is_some() && new.contains(CloneFlags::CLONE_NEWUSER) {
+        (
+            crate::devtree::build(spec)?,
+            crate::rootfs::host_unopenable(spec),
+        )
     } else {
-        None
+        (None, Vec::new())
     };
     let new_mnt = new.contains(CloneFlags::CLONE_NEWNS);
     if !new_mnt && !joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
@@ -391,6 +395,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 new_mnt,
                 new_cgroupns,
                 new_time,
+                new_net,
                 seccomp: seccomp.as_ref(),
                 no_pivot: o.no_pivot,
                 joins_user,
@@ -400,6 +405,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 hooks_sync,
                 exec_fifo: !o.start,
                 dev_tree: dev_tree.as_ref().map(|(i, _)| *i),
+                unopenable: &unopenable,
                 cgroup_paths: &st.cgroup_paths,
             };
             init::run(&a, child_end)

@@ -36,6 +36,8 @@ pub struct InitArgs<'a> {
     pub new_mnt: bool,
     pub new_cgroupns: bool,
     pub new_time: bool,
+    /// A network namespace of its own (not joined by path): `lo` goes up.
+    pub new_net: bool,
     pub seccomp: Option<&'a moat_seccomp::Program>,
     pub no_pivot: bool,
     /// The container joins a user namespace by path.
@@ -52,6 +54,9 @@ pub struct InitArgs<'a> {
     /// The mount index of `/dev` when the parent makes it (devtree.rs): its
     /// tree follows Go with those of idmap mounts.
     pub dev_tree: Option<usize>,
+    /// Masked paths the parent found the floor's user namespace cannot
+    /// open (rootfs::host_unopenable), by index; empty otherwise.
+    pub unopenable: &'a [bool],
     /// The container's cgroup dirs on the host (bound into a user-namespaced
     /// container, which may not mount cgroup v1 itself).
     pub cgroup_paths: &'a [PathBuf],
@@ -222,6 +227,9 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
             }
         }
     }
+    if a.new_net {
+        moat_sys::net::loopback_up().at("bring the loopback interface up", "lo")?;
+    }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::sethostname(h.as_bytes()).at("sethostname", h)?;
     }
@@ -288,7 +296,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
     if a.new_mnt {
         // The floor's user namespace (the parent made /dev for it): paths
         // its root cannot open need no mask (see rootfs::mask_paths).
-        rootfs::finish(spec, a.dev_tree.is_some())?;
+        rootfs::finish(spec, a.dev_tree.is_some(), a.unopenable)?;
     }
     let process = spec.process().as_ref().expect("validated: process exists");
     // A session of our own: the caller's terminal, if our stdio is one, is

@@ -782,7 +782,11 @@ pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> R<()> {
 
 /// After pivot_root: masked and read-only paths, read-only rootfs, and the
 /// final propagation of "/".
-pub fn finish(spec: &Spec, skip_unopenable: bool) -> R<()> {
+///
+/// `skip_unopenable`: the floor's user namespace, where masked paths its
+/// root cannot open get no mount; `known` (from [`host_unopenable`]) names
+/// those the parent already found so, which are not even looked up.
+pub fn finish(spec: &Spec, skip_unopenable: bool, known: &[bool]) -> R<()> {
     let root = rustix::fs::open(
         "/",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -800,7 +804,7 @@ pub fn finish(spec: &Spec, skip_unopenable: bool) -> R<()> {
         .and_then(|l| l.masked_paths().as_deref())
         .unwrap_or_default();
     if !masked.is_empty() {
-        mask_paths(&root, masked, skip_unopenable)?;
+        mask_paths(&root, masked, skip_unopenable, known)?;
     }
     for p in linux
         .and_then(|l| l.readonly_paths().as_deref())
@@ -876,7 +880,103 @@ fn unopenable(fd: &OwnedFd, dir: bool) -> bool {
     denied(Access::READ_OK) && denied(Access::WRITE_OK) && (!dir || denied(Access::EXEC_OK))
 }
 
-fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool) -> R<()> {
+/// For each masked path: does the floor's user namespace need no mount for
+/// it, as the host's proc and sysfs show? Decided in the parent, so the init
+/// does not look these files up in its new proc or sysfs at all: a lookup
+/// leaves a dentry and an inode there (~1 KiB charged to the container, for
+/// as long as the mount lives), and the file needs no mask (`unopenable`).
+///
+/// True only when every one of these holds: the container's proc or sysfs
+/// at that path is the config's own `/proc` (type proc) or `/sys` (type
+/// sysfs) mount, not something mounted over it; the user namespace maps
+/// neither host uid 0 nor gid 0; and the host's file, reached without
+/// symlinks or mount crossings from a verified host /proc or /sys, is owned
+/// by root:root with no read or write (for a directory: nothing) allowed to
+/// group and others. Proc and sysfs entries outside pid and network
+/// directories are the kernel's, one set for every mount of them: the
+/// container's root, with no capability over files of unmapped owners, is
+/// refused them as it is refused the host's. Anything else is left to the
+/// init (`unopenable`, or a mask).
+pub fn host_unopenable(spec: &Spec) -> Vec<bool> {
+    let linux = spec.linux().as_ref();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
+    let mut out = vec![false; masked.len()];
+    let maps_root = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.into_iter()
+            .flatten()
+            .any(|m| m.host_id() == 0 && m.size() > 0)
+    };
+    let Some(l) = linux else { return out };
+    if maps_root(l.uid_mappings().as_ref()) || maps_root(l.gid_mappings().as_ref()) {
+        return out;
+    }
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let mut hosts: Vec<(&str, Option<OwnedFd>)> = Vec::new();
+    for (i, p) in masked.iter().enumerate() {
+        let path = Path::new(p);
+        // The last mount whose destination holds the path must be /proc's
+        // proc or /sys's sysfs.
+        let Some(m) = mounts
+            .iter()
+            .rev()
+            .find(|m| path.starts_with(m.destination()))
+        else {
+            continue;
+        };
+        let (top, magic) = match (m.destination().to_str(), m.typ().as_deref()) {
+            (Some("/proc"), Some("proc")) => ("/proc", libc::PROC_SUPER_MAGIC),
+            (Some("/sys"), Some("sysfs")) => ("/sys", libc::SYSFS_MAGIC),
+            _ => continue,
+        };
+        let Ok(rel) = path.strip_prefix(top) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let dir = match hosts.iter().position(|(t, _)| *t == top) {
+            Some(k) => &hosts[k].1,
+            None => {
+                let fd = rustix::fs::open(
+                    top,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()
+                .filter(|fd| rustix::fs::fstatfs(fd).is_ok_and(|f| f.f_type == magic));
+                hosts.push((top, fd));
+                &hosts[hosts.len() - 1].1
+            }
+        };
+        let Some(dir) = dir else { continue };
+        let Ok(fd) = rustix::fs::openat2(
+            dir,
+            rel,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH
+                | ResolveFlags::NO_SYMLINKS
+                | ResolveFlags::NO_MAGICLINKS
+                | ResolveFlags::NO_XDEV,
+        ) else {
+            continue;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else {
+            continue;
+        };
+        let closed = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => st.st_mode & 0o066 == 0,
+            FileType::Directory => st.st_mode & 0o077 == 0,
+            _ => false,
+        };
+        out[i] = closed && st.st_uid == 0 && st.st_gid == 0;
+    }
+    out
+}
+
+fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool, known: &[bool]) -> R<()> {
     // The /dev/null we bind over masked files must be the real one, not
     // something the image put there (CVE-2025-31133).
     let null = resolve(root, Path::new("/dev/null"), true).at("resolve", "/dev/null")?;
@@ -895,7 +995,10 @@ fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool) -> R<()>
     // crun) costs a superblock, its root inode and its shrinker each, ~4
     // KiB of kernel memory per directory and container (docs/perf.md).
     let mut empty: Option<OwnedFd> = None;
-    for p in masked {
+    for (i, p) in masked.iter().enumerate() {
+        if skip_unopenable && known.get(i) == Some(&true) {
+            continue;
+        }
         let fd = match resolve(root, Path::new(p), true) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => continue,

@@ -10,6 +10,7 @@ pub mod audit_raw;
 pub mod bpf;
 pub mod errno;
 pub mod mount;
+pub mod net;
 pub mod probe;
 pub mod process;
 pub mod seccomp;
