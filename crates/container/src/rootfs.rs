@@ -1043,3 +1043,64 @@ fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool, known: &
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::host_unopenable;
+    use oci_spec::runtime::Spec;
+
+    fn spec(masked: &[&str], mounts: serde_json::Value, host_uid: u32) -> Spec {
+        let map = serde_json::json!([{"containerID": 0, "hostID": host_uid, "size": 65536}]);
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": mounts,
+            "linux": {"maskedPaths": masked, "uidMappings": map, "gidMappings": map}
+        }))
+        .unwrap()
+    }
+
+    fn std_mounts() -> serde_json::Value {
+        serde_json::json!([
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs"}
+        ])
+    }
+
+    // Reads the host's /proc: /proc/kmsg is 0400 root:root on Linux.
+    #[test]
+    fn host_root_only_proc_files_need_no_mask() {
+        let masked = [
+            "/proc/kmsg",
+            "/proc/version",
+            "/proc/no-such-file",
+            "/etc/kmsg",
+        ];
+        let got = host_unopenable(&spec(&masked, std_mounts(), 100000));
+        assert_eq!(got, [true, false, false, false]);
+    }
+
+    #[test]
+    fn not_when_the_path_is_not_the_configs_proc() {
+        // Something mounted over /proc (or no proc mount at all): the host's
+        // proc says nothing about what the container will see there.
+        let mut m = std_mounts();
+        m.as_array_mut().unwrap().push(
+            serde_json::json!({"destination": "/proc/kmsg", "type": "bind", "source": "/tmp"}),
+        );
+        assert_eq!(host_unopenable(&spec(&["/proc/kmsg"], m, 100000)), [false]);
+        let tmpfs = serde_json::json!([{"destination": "/proc", "type": "tmpfs", "source": "t"}]);
+        assert_eq!(
+            host_unopenable(&spec(&["/proc/kmsg"], tmpfs, 100000)),
+            [false]
+        );
+    }
+
+    #[test]
+    fn not_when_host_root_is_mapped() {
+        assert_eq!(
+            host_unopenable(&spec(&["/proc/kmsg"], std_mounts(), 0)),
+            [false]
+        );
+    }
+}
