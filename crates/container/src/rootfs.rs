@@ -882,9 +882,11 @@ fn unopenable(fd: &OwnedFd, dir: bool) -> bool {
 
 /// For each masked path: does the floor's user namespace need no mount for
 /// it, as the host's proc and sysfs show? Decided in the parent, so the init
-/// does not look these files up in its new proc or sysfs at all: a lookup
+/// does not look these paths up in its new proc or sysfs at all: a lookup
 /// leaves a dentry and an inode there (~1 KiB charged to the container, for
-/// as long as the mount lives), and the file needs no mask (`unopenable`).
+/// as long as the mount lives), and the path needs no mask: the container's
+/// root cannot open it (`unopenable`) or it does not exist
+/// (`absent_in_container`).
 ///
 /// True only when every one of these holds: the container's proc or sysfs
 /// at that path is the config's own `/proc` (type proc) or `/sys` (type
@@ -951,7 +953,7 @@ pub fn host_unopenable(spec: &Spec) -> Vec<bool> {
             }
         };
         let Some(dir) = dir else { continue };
-        let Ok(fd) = rustix::fs::openat2(
+        let fd = match rustix::fs::openat2(
             dir,
             rel,
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -960,8 +962,13 @@ pub fn host_unopenable(spec: &Spec) -> Vec<bool> {
                 | ResolveFlags::NO_SYMLINKS
                 | ResolveFlags::NO_MAGICLINKS
                 | ResolveFlags::NO_XDEV,
-        ) else {
-            continue;
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                out[i] = absent_in_container(top, rel, dir);
+                continue;
+            }
+            Err(_) => continue,
         };
         let Ok(st) = rustix::fs::fstat(&fd) else {
             continue;
@@ -974,6 +981,30 @@ pub fn host_unopenable(spec: &Spec) -> Vec<bool> {
         out[i] = closed && st.st_uid == 0 && st.st_gid == 0;
     }
     out
+}
+
+/// A path the host's proc or sysfs does not have (`dir`, verified, at
+/// `top`): the container's new one will not have it either. A new sysfs
+/// differs from the host's only in network devices (a new namespace has
+/// fewer); a new proc only in pid directories (`rel` must not start with
+/// one) and in what a host mount option hides: `subset=pid` hides every
+/// global entry, so the host's must show one (`filesystems`). The init
+/// would find the path missing and mask nothing; this spares its lookup
+/// (a negative dentry, or inodes of the directories on the way).
+fn absent_in_container(top: &str, rel: &Path, dir: &OwnedFd) -> bool {
+    match top {
+        "/sys" => true,
+        "/proc" => {
+            let first = rel.components().next().and_then(|c| match c {
+                Component::Normal(n) => n.to_str(),
+                _ => None,
+            });
+            first.is_some_and(|f| !f.starts_with(|c: char| c.is_ascii_digit()))
+                && rustix::fs::statat(dir, "filesystems", rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok()
+        }
+        _ => false,
+    }
 }
 
 fn mask_paths(root: &OwnedFd, masked: &[String], skip_unopenable: bool, known: &[bool]) -> R<()> {
@@ -1069,15 +1100,19 @@ mod tests {
 
     // Reads the host's /proc: /proc/kmsg is 0400 root:root on Linux.
     #[test]
-    fn host_root_only_proc_files_need_no_mask() {
+    fn host_root_only_or_absent_paths_need_no_mask() {
         let masked = [
             "/proc/kmsg",
             "/proc/version",
             "/proc/no-such-file",
+            "/proc/99999999/environ",
+            "/sys/no-such-dir",
             "/etc/kmsg",
         ];
         let got = host_unopenable(&spec(&masked, std_mounts(), 100000));
-        assert_eq!(got, [true, false, false, false]);
+        // Absent on the host: absent in the container too, but a pid
+        // directory may exist in its pid namespace and not in the host's.
+        assert_eq!(got, [true, false, true, false, true, false]);
     }
 
     #[test]
