@@ -268,6 +268,16 @@ fn private_bundle_dir_works_under_the_floor_user_namespace() {
     assert_nothing_left(&rt, &bundle, &id);
 }
 
+/// Ask for `cap` in the bounding, effective and permitted sets.
+fn add_cap(c: &mut Value, cap: &str) {
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(cap));
+    }
+}
+
 #[test]
 fn no_host_devices_no_sys_writes_no_rlimit_raise() {
     if skip_if_runc() {
@@ -275,12 +285,7 @@ fn no_host_devices_no_sys_writes_no_rlimit_raise() {
     }
     let bundle = Bundle::new(|c| {
         // Even a config that asks for CAP_SYS_RESOURCE does not keep it.
-        for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("CAP_SYS_RESOURCE"));
-        }
+        add_cap(c, "CAP_SYS_RESOURCE");
         c["process"]["args"] = json!([
             "sh",
             "-c",
@@ -308,12 +313,7 @@ fn user_namespaced_dev_has_working_nodes_and_takes_no_new_ones() {
         return;
     }
     let bundle = Bundle::new(|c| {
-        for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("CAP_MKNOD"));
-        }
+        add_cap(c, "CAP_MKNOD");
         c["process"]["args"] = json!([
             "sh",
             "-c",

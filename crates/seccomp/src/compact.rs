@@ -561,6 +561,15 @@ fn as_list(segs: &[(u32, Leaf)], lo: usize, hi: usize) -> Option<(usize, Vec<usi
         .then_some((background, listed))
 }
 
+/// Fall through when argument `index`'s high 32 bits are zero (a 32-bit
+/// value can only equal it then), else jump to `miss`.
+fn hi_word_zero(asm: &mut Asm, index: u8, miss: Label) {
+    let lo = asm.label();
+    asm.ld(off_arg_hi(index));
+    asm.jeq(0, lo, miss);
+    asm.place(lo);
+}
+
 /// Jump to `ok` when any of `conds` holds, else to `fail`. Equality tests
 /// on one argument share their loads.
 fn emit_conds(asm: &mut Asm, conds: &[Cond], wide: bool, ok: Label, fail: Label) {
@@ -581,10 +590,7 @@ fn emit_conds(asm: &mut Asm, conds: &[Cond], wide: bool, ok: Label, fail: Label)
         match c.op {
             Op::Eq => {
                 if wide {
-                    let lo = asm.label();
-                    asm.ld(off_arg_hi(c.index));
-                    asm.jeq(0, lo, next);
-                    asm.place(lo);
+                    hi_word_zero(asm, c.index, next);
                 }
                 asm.ld(off_arg_lo(c.index));
                 for (n, e) in conds[i..j].iter().enumerate() {
@@ -597,10 +603,7 @@ fn emit_conds(asm: &mut Asm, conds: &[Cond], wide: bool, ok: Label, fail: Label)
             }
             Op::Ne => {
                 if wide {
-                    let lo = asm.label();
-                    asm.ld(off_arg_hi(c.index));
-                    asm.jeq(0, lo, ok);
-                    asm.place(lo);
+                    hi_word_zero(asm, c.index, ok);
                 }
                 asm.ld(off_arg_lo(c.index));
                 asm.jeq(c.value, next, ok);

@@ -83,33 +83,30 @@ fn errno_ret_38_and_unknown_names_ignored() {
     assert_eq!(st.code(), Some(38), "{st:?}");
 }
 
-#[test]
-fn kill_process_is_sigsys() {
-    let st = in_child("kill_process_is_sigsys", || {
-        let p = compile(&profile(
-            r#"{"defaultAction":"SCMP_ACT_ALLOW",
-                "syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#,
-        ))
+/// In the child of test `name`: allow all but getcwd, which gets `action`;
+/// call getcwd, and exit 200 if that returned.
+fn getcwd_under(name: &str, action: &str) -> ExitStatus {
+    in_child(name, || {
+        let p = compile(&profile(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{{"names":["getcwd"],"action":"{action}"}}]}}"#
+        )))
         .unwrap();
         load(&p);
         getcwd_errno();
         200
-    });
+    })
+}
+
+#[test]
+fn kill_process_is_sigsys() {
+    let st = getcwd_under("kill_process_is_sigsys", "SCMP_ACT_KILL_PROCESS");
     assert_eq!(st.signal(), Some(SIGSYS), "{st:?}");
 }
 
 #[test]
 fn trap_is_sigsys() {
-    let st = in_child("trap_is_sigsys", || {
-        let p = compile(&profile(
-            r#"{"defaultAction":"SCMP_ACT_ALLOW",
-                "syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_TRAP"}]}"#,
-        ))
-        .unwrap();
-        load(&p);
-        getcwd_errno();
-        200
-    });
+    let st = getcwd_under("trap_is_sigsys", "SCMP_ACT_TRAP");
     assert_eq!(st.signal(), Some(SIGSYS), "{st:?}");
 }
 
