@@ -7,8 +7,10 @@ use std::os::fd::AsRawFd;
 /// runc and crun do in a network namespace they create (a new one starts
 /// with `lo` down: nothing can use 127.0.0.1 or ::1).
 pub fn loopback_up() -> io::Result<()> {
+    // Interface ioctls act on the socket's network namespace, whatever its
+    // family; a unix socket is the cheapest to make (no protocol state).
     let sock = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
+        rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::DGRAM,
         None,
     )?;
