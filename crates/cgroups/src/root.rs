@@ -98,13 +98,20 @@ pub struct Root {
 impl Root {
     /// Reads /proc/self/mountinfo and /proc/self/cgroup.
     pub fn detect() -> Result<Root, Error> {
+        Root::detect_with_mountinfo().map(|(root, _)| root)
+    }
+
+    /// [`Root::detect`], also handing back the mountinfo text it read: a
+    /// caller that needs the cgroup mounts' options too (the container's
+    /// `type: cgroup` mount) need not have the kernel format it again.
+    pub fn detect_with_mountinfo() -> Result<(Root, String), Error> {
         let mi = std::fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
         let mut root = Root::from_mountinfo(&mi, Path::new("/"))?;
         let cg = std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
         root.set_self_cgroup(&cg)?;
-        Ok(root)
+        Ok((root, mi))
     }
 
     /// Builds a Root from mountinfo text; mount points are taken relative to `prefix` (use

@@ -267,7 +267,11 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         None => None,
     };
 
-    let cg_root = moat_cgroups::Root::detect()?;
+    let (cg_root, host_mountinfo) = moat_cgroups::Root::detect_with_mountinfo()?;
+    // The init's mount namespace starts as a copy of ours (unless it joins
+    // one): its cgroup mounts are in this text.
+    let host_mountinfo = (!joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount))
+        .then_some(host_mountinfo.as_str());
     let cgroups_path = linux
         .cgroups_path()
         .as_ref()
@@ -406,6 +410,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 exec_fifo: !o.start,
                 dev_tree: dev_tree.as_ref().map(|(i, _)| *i),
                 unopenable: &unopenable,
+                host_mountinfo,
                 cgroup_paths: &st.cgroup_paths,
             };
             init::run(&a, child_end)

@@ -57,6 +57,10 @@ pub struct InitArgs<'a> {
     /// Masked paths the parent found the floor's user namespace cannot
     /// open (rootfs::host_unopenable), by index; empty otherwise.
     pub unopenable: &'a [bool],
+    /// The parent's /proc/self/mountinfo, read before the clone, when our
+    /// mount namespace is a copy of its (not joined): where the host's
+    /// cgroup hierarchies are mounted, without reading it again.
+    pub host_mountinfo: Option<&'a str>,
     /// The container's cgroup dirs on the host (bound into a user-namespaced
     /// container, which may not mount cgroup v1 itself).
     pub cgroup_paths: &'a [PathBuf],
@@ -249,6 +253,7 @@ fn steps(a: &InitArgs, chan: &Channel) -> R<Never> {
                 ensure_joined: &ensure_joined,
                 trees: std::cell::RefCell::new(trees),
                 dev_tree: a.dev_tree,
+                host_mountinfo: a.host_mountinfo,
             }
             .run()?,
         )

@@ -182,8 +182,16 @@ struct Hierarchy {
     opts: String,
 }
 
-fn host_cgroup_hierarchies() -> Vec<Hierarchy> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+/// From `mountinfo` (the parent's, see `Prepare::host_mountinfo`), or read.
+fn host_cgroup_hierarchies(mountinfo: Option<&str>) -> Vec<Hierarchy> {
+    let read;
+    let text = match mountinfo {
+        Some(t) => t,
+        None => {
+            read = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            read.as_str()
+        }
+    };
     let mut out = Vec::new();
     for line in text.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -279,6 +287,9 @@ pub struct Prepare<'a> {
     pub trees: std::cell::RefCell<Vec<Option<OwnedFd>>>,
     /// The mount index of that parent-made `/dev`.
     pub dev_tree: Option<usize>,
+    /// The parent's mountinfo text when our mount namespace is a copy of
+    /// its: the host's cgroup hierarchies are read from it.
+    pub host_mountinfo: Option<&'a str>,
 }
 
 impl Prepare<'_> {
@@ -523,7 +534,7 @@ impl Prepare<'_> {
     /// `type: cgroup`: a tmpfs with one mount per host hierarchy (v1/hybrid),
     /// or a single cgroup2 mount (pure v2).
     fn mount_cgroup(&self, root: &OwnedFd, dest: &Path, o: &MountOpts) -> R<()> {
-        let hs = host_cgroup_hierarchies();
+        let hs = host_cgroup_hierarchies(self.host_mountinfo);
         let ro = o.flags.contains(MsFlags::MS_RDONLY);
         let flags = o.flags & !MsFlags::MS_RDONLY;
         let dfd = ensure(root, dest, Kind::Dir, true)?;
