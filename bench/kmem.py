@@ -7,9 +7,9 @@ RUNTIME: moat, moat-compat, moat-baseline, runc, crun (crun wrapped as in the
 benchmark: a private mount namespace without /sys/fs/cgroup/unified). Root
 only; uses tracefs (mounted if needed).
 
-For each runtime: start N (default 20) detached `sleep 3600` containers of a
-busybox bundle with the kmem and percpu tracepoints on, wait a second, stop
-tracing, delete them. Allocations made with memcg accounting (`accounted=true`,
+For each runtime: start N (default 20) detached `sleep 3600` containers of
+the density benchmark's busybox bundle with the kmem and percpu tracepoints
+on, wait a second, stop tracing, delete them. Allocations made with memcg accounting (`accounted=true`,
 `__GFP_ACCOUNT` pages and percpu chunks) that were not freed by then are
 summed by call site (slab cache name in brackets; `page:COMM` for pages) and
 divided by N. With two runtimes, a table of both and the difference, largest
@@ -23,7 +23,6 @@ memory cgroup's own charge.
 """
 import argparse
 import collections
-import json
 import os
 import re
 import shutil
@@ -35,29 +34,14 @@ import time
 T = "/sys/kernel/tracing"
 ALLOC = ["kmem/kmalloc", "kmem/kmem_cache_alloc", "kmem/mm_page_alloc", "percpu/percpu_alloc_percpu"]
 FREE = ["kmem/kfree", "kmem/kmem_cache_free", "kmem/mm_page_free", "percpu/percpu_free_percpu"]
-UNIFIED = "/sys/fs/cgroup/unified"
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from harness import UNIFIED, make_bundles  # noqa: E402  (the density benchmark's bundle)
 
 
 def w(path, text):
     with open(os.path.join(T, path), "w") as f:
         f.write(text)
-
-
-def bundle(tmp):
-    b = os.path.join(tmp, "bundle")
-    os.makedirs(os.path.join(b, "rootfs", "bin"))
-    shutil.copy2("/bin/busybox", os.path.join(b, "rootfs", "bin", "busybox"))
-    os.symlink("busybox", os.path.join(b, "rootfs", "bin", "sleep"))
-    subprocess.run(["runc", "spec"], cwd=b, check=True)
-    with open(os.path.join(b, "config.json")) as f:
-        c = json.load(f)
-    c["process"]["terminal"] = False
-    c["process"]["args"] = ["/bin/sleep", "3600"]
-    c["root"] = {"path": os.path.join(b, "rootfs"), "readonly": True}
-    with open(os.path.join(b, "config.json"), "w") as f:
-        json.dump(c, f)
-    return b
 
 
 def command(rt, moat, root):
@@ -151,7 +135,7 @@ def main():
         subprocess.run(["mount", "-t", "tracefs", "nodev", T], check=True)
     tmp = tempfile.mkdtemp(prefix="moat-kmem.")
     try:
-        b = bundle(tmp)
+        b = make_bundles(tmp, False)[1]["sleep"]
         res = [(rt, trace(rt, a.containers, a.moat, tmp, b)) for rt in a.runtimes[:2]]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

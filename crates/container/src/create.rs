@@ -256,7 +256,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         (None, Vec::new())
     };
     let new_mnt = new.contains(CloneFlags::CLONE_NEWNS);
-    if !new_mnt && !joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
+    let joins_mnt = joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !new_mnt && !joins_mnt {
         return Err(Error::Refused(
             "moat needs a mount namespace: add {\"type\": \"mount\"} to linux.namespaces".into(),
         ));
@@ -270,8 +271,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let (cg_root, host_mountinfo) = moat_cgroups::Root::detect_with_mountinfo()?;
     // The init's mount namespace starts as a copy of ours (unless it joins
     // one): its cgroup mounts are in this text.
-    let host_mountinfo = (!joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount))
-        .then_some(host_mountinfo.as_str());
+    let host_mountinfo = (!joins_mnt).then_some(host_mountinfo.as_str());
     let cgroups_path = linux
         .cgroups_path()
         .as_ref()

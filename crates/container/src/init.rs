@@ -54,8 +54,9 @@ pub struct InitArgs<'a> {
     /// The mount index of `/dev` when the parent makes it (devtree.rs): its
     /// tree follows Go with those of idmap mounts.
     pub dev_tree: Option<usize>,
-    /// Masked paths the parent found the floor's user namespace cannot
-    /// open (rootfs::host_unopenable), by index; empty otherwise.
+    /// Masked paths the parent found need no mask under the floor's user
+    /// namespace (its root cannot open them, or they do not exist:
+    /// rootfs::host_unopenable), by index; empty otherwise.
     pub unopenable: &'a [bool],
     /// The parent's /proc/self/mountinfo, read before the clone, when our
     /// mount namespace is a copy of its (not joined): where the host's

@@ -796,7 +796,8 @@ pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> R<()> {
 ///
 /// `skip_unopenable`: the floor's user namespace, where masked paths its
 /// root cannot open get no mount; `known` (from [`host_unopenable`]) names
-/// those the parent already found so, which are not even looked up.
+/// those the parent already found unopenable or absent, which are not even
+/// looked up.
 pub fn finish(spec: &Spec, skip_unopenable: bool, known: &[bool]) -> R<()> {
     let root = rustix::fs::open(
         "/",

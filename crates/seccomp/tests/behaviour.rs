@@ -33,6 +33,18 @@ fn in_child(name: &str, body: impl FnOnce() -> i32) -> ExitStatus {
         .expect("re-running the test binary")
 }
 
+/// The child's exit code: 0 when `observed` is `expected`, else 200 + the
+/// index of the first check that differs (both printed).
+fn first_mismatch(observed: &[i32], expected: &[i32]) -> i32 {
+    match observed.iter().zip(expected).position(|(o, e)| o != e) {
+        None => 0,
+        Some(i) => {
+            eprintln!("check {i}: observed {observed:?}, expected {expected:?}");
+            200 + i as i32
+        }
+    }
+}
+
 fn load(p: &Program) -> Option<std::os::fd::OwnedFd> {
     moat_sys::seccomp::set_no_new_privs().expect("no_new_privs");
     p.load().expect("loading the program")
@@ -213,13 +225,7 @@ fn argument_filters() {
             errno(nix::sys::personality::get()),
         ];
         let expected = [1, 13, 13, 92, 0, 0, 0, 22];
-        match observed.iter().zip(expected).position(|(o, e)| *o != e) {
-            None => 0,
-            Some(i) => {
-                eprintln!("check {i}: observed {observed:?}, expected {expected:?}");
-                200 + i as i32
-            }
-        }
+        first_mismatch(&observed, &expected)
     });
     assert_eq!(st.code(), Some(0), "{st:?}");
 }
@@ -251,13 +257,7 @@ fn compact_default_profile_loads() {
             errno(personality::set(Persona::ADDR_NO_RANDOMIZE)),
         ];
         let expected = [0, 0, 0, 0, 1, 0, 1];
-        match observed.iter().zip(expected).position(|(o, e)| *o != e) {
-            None => 0,
-            Some(i) => {
-                eprintln!("check {i}: observed {observed:?}, expected {expected:?}");
-                200 + i as i32
-            }
-        }
+        first_mismatch(&observed, &expected)
     });
     assert_eq!(st.code(), Some(0), "{st:?}");
 }
